@@ -1,0 +1,302 @@
+"""Assemble the final image ourselves: deterministic layers, no Dockerfile.
+
+The run-time root filesystem, the release and the launcher are read out of
+their stage images as tar streams, re-packed with sorted entries, fixed
+owners and clamped times, and loaded as a ``docker save`` archive.  The same
+stage outputs therefore always give the same image ID, and what goes into the
+image is decided here, entry by entry: no shell scripts, no cookie, one
+launcher inode behind every entry point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import re
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+import tarsafe
+
+from builder.config import Config
+from builder.engine import Engine
+from builder.errors import BuildFailed
+from builder.plan import Plan
+
+APP = "app"
+RUN_USER = 65532
+LABEL = "io.build-image"
+# The ERTS programs a running node uses; the rest (erlc, escript, dialyzer,
+# ct_run, run_erl, to_erl, erl_call, …) are tools that need a shell or a human.
+ERTS_PROGRAMS = frozenset({"beam.smp", "erlexec", "epmd", "erl_child_setup", "inet_gethost", "heart"})
+RELEASE_SCRIPTS = re.compile(r"(^bin/[^/]+$)|(^releases/[^/]+/(elixir|iex|env\.sh|remote\.vm\.args)$)|\.bat$|^releases/COOKIE$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file, directory, symlink or hardlink of a layer, already normalised."""
+
+    info: tarfile.TarInfo
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class AssembledImage:
+    tag: str
+    id: str
+    labels: dict[str, str]
+
+
+def assemble(engine: Engine, plan: Plan) -> AssembledImage:
+    """Build the final image from the stage images and load it into the engine."""
+    config = plan.config
+    stage_ids = {s.name: engine.image_facts(s.image).id for s in plan.stages}  # type: ignore[union-attr]
+    release = _read_tree(engine, plan.stage("release").image, "/release", "release")
+    app_version, erts_version = _release_versions(release)
+    labels = _labels(plan, app_version, erts_version, _build_info(engine, plan.stage("otp").image))
+    labels[f"{LABEL}.inputs"] = hashlib.sha256(
+        json.dumps([stage_ids, labels], sort_keys=True).encode()).hexdigest()
+    existing = engine.image_facts(config.tag)
+    if existing is not None and existing.labels.get(f"{LABEL}.inputs") == labels[f"{LABEL}.inputs"]:
+        return AssembledImage(config.tag, existing.id, existing.labels)
+    runtime = _read_tree(engine, plan.stage("runtime").image, "/rootfs", "rootfs")
+    launcher = _read_tree(engine, plan.stage("launcher").image, "/out/launcher", "")
+    layers = [
+        _layer(runtime, config.source_date_epoch, keep_owner=True),
+        _layer(list(_app_entries(config, release, launcher)), config.source_date_epoch, keep_owner=False),
+    ]
+    with tempfile.TemporaryDirectory(prefix="build-image-assemble-") as work:
+        archive = Path(work) / "image.tar"
+        image_id = _write_save_archive(archive, config, layers, labels)
+        engine.load_image(archive)
+    return AssembledImage(config.tag, image_id, labels)
+
+
+# ---------------------------------------------------------------------------
+# Reading stage outputs
+
+
+def _read_tree(engine: Engine, image: str, path: str, prefix: str) -> list[Entry]:
+    """Every entry under ``path`` in ``image``, renamed relative to ``prefix``, vetted."""
+    entries = []
+    with engine.archive_from_image(image, path) as stream:
+        with tarsafe.open(fileobj=stream, mode="r|") as archive:
+            for info in archive:
+                name = _relative(info.name, prefix)
+                if name is None:
+                    continue
+                _vet(info, name, image)
+                data = archive.extractfile(info).read() if info.isreg() else None  # type: ignore[union-attr]
+                info.name = name
+                if info.islnk():
+                    info.linkname = _relative(info.linkname, prefix) or ""
+                entries.append(Entry(info, data))
+    return entries
+
+
+def _relative(name: str, prefix: str) -> str | None:
+    name = name.rstrip("/")
+    if not prefix:
+        return posixpath.basename(name)
+    if name == prefix:
+        return None
+    if not name.startswith(prefix + "/"):
+        raise BuildFailed(f"unexpected entry {name!r} outside {prefix}/ in a stage archive")
+    return name[len(prefix) + 1:]
+
+
+def _vet(info: tarfile.TarInfo, name: str, image: str) -> None:
+    """Refuse what no stage output should contain: escapes and device nodes."""
+    parts = name.split("/")
+    if name.startswith("/") or ".." in parts:
+        raise BuildFailed(f"{image}: entry {name!r} escapes the root")
+    if info.ischr() or info.isblk() or info.isfifo():
+        raise BuildFailed(f"{image}: entry {name!r} is a device or fifo")
+    if info.issym() and not info.linkname.startswith("/"):
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), info.linkname))
+        if target.startswith("../") or target == "..":
+            raise BuildFailed(f"{image}: symlink {name!r} -> {info.linkname!r} escapes the root")
+
+
+def _release_versions(release: list[Entry]) -> tuple[str, str]:
+    """(app version, ERTS version) from ``releases/start_erl.data``."""
+    for entry in release:
+        if entry.info.name == "releases/start_erl.data" and entry.data is not None:
+            erts, app = entry.data.decode().split()
+            return app, erts
+    raise BuildFailed("the release has no releases/start_erl.data",
+                      hint="is include_erts: false set in mix.exs? the image needs ERTS in the release")
+
+
+def _build_info(engine: Engine, otp_image: str) -> dict[str, str]:
+    """What the OTP stage recorded about itself (OpenSSL version, flags)."""
+    info: dict[str, str] = {}
+    for entry in _read_tree(engine, otp_image, "/opt/otp/BUILD-INFO", ""):
+        for line in (entry.data or b"").decode().splitlines():
+            key, _, value = line.partition(" ")
+            info[key] = value
+    return info
+
+
+# ---------------------------------------------------------------------------
+# The /app layer
+
+
+def _app_entries(config: Config, release: list[Entry], launcher: list[Entry]) -> Iterator[Entry]:
+    yield _directory(APP)
+    kept = {entry.info.name for entry in release if _keep(entry.info.name, config)}
+    for entry in release:
+        name = entry.info.name
+        if name in kept and not (entry.info.islnk() and entry.info.linkname not in kept):
+            entry.info.name = f"{APP}/{name}"
+            if entry.info.islnk():
+                entry.info.linkname = f"{APP}/{entry.info.linkname}"
+            yield entry
+    binary = launcher[0]
+    yield _directory(f"{APP}/bin")
+    yield Entry(_file_info(f"{APP}/bin/server", len(binary.data or b""), 0o755), binary.data)
+    for verb in config.launcher.verbs:
+        link = tarfile.TarInfo(f"{APP}/bin/{verb}")
+        link.type = tarfile.LNKTYPE
+        link.linkname = f"{APP}/bin/server"
+        link.mode = 0o755
+        yield Entry(link)
+    yield _directory(f"{APP}/dist")
+    config_text = tls_options(f"/{APP}/dist-certs").encode()
+    yield Entry(_file_info(f"{APP}/dist/inet_tls.config", len(config_text), 0o644), config_text)
+    yield _directory(f"{APP}/dist-certs")
+
+
+def _keep(name: str, config: Config) -> bool:
+    """Whether a release file belongs in the image."""
+    if name == "bin" or RELEASE_SCRIPTS.search(name):
+        return False
+    erts_program = re.match(r"erts-[^/]+/bin/([^/]+)$", name)
+    if erts_program:
+        program = erts_program.group(1)
+        return program in ERTS_PROGRAMS and not (program == "epmd" and config.launcher.epmdless)
+    return not re.match(r"erts-[^/]+/(include|lib|doc|man|src)(/|$)", name)
+
+
+def tls_options(cert_dir: str) -> str:
+    """The ``-ssl_dist_optfile`` contents: mutual TLS, peers verified both ways.
+
+    Host names are not checked (nodes are addressed by pod IP); trust comes
+    from the dedicated distribution CA, which signs nothing else.
+    """
+    files = (f'{{certfile, "{cert_dir}/dist-cert.pem"}}, {{keyfile, "{cert_dir}/dist-key.pem"}}, '
+             f'{{cacertfile, "{cert_dir}/dist-ca.pem"}}')
+    common = f"{files}, {{verify, verify_peer}}, {{versions, ['tlsv1.3']}}, {{secure_renegotiate, true}}"
+    return (
+        "%% Generated by build-image: TLS distribution with mutual authentication.\n"
+        f"[{{server, [{common}, {{fail_if_no_peer_cert, true}}]}},\n"
+        f" {{client, [{common}, {{server_name_indication, disable}}]}}].\n"
+    )
+
+
+def _directory(name: str, mode: int = 0o755) -> Entry:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    return Entry(info)
+
+
+def _file_info(name: str, size: int, mode: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = mode
+    return info
+
+
+# ---------------------------------------------------------------------------
+# Deterministic layers and the save archive
+
+
+def _layer(entries: list[Entry], epoch: int, keep_owner: bool) -> bytes:
+    """A tar layer: sorted, times clamped to ``epoch``, owners fixed, no group/other write."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as layer:
+        for entry in sorted(entries, key=lambda e: e.info.name):
+            info = entry.info
+            info.mtime = min(int(info.mtime), epoch) if info.mtime else epoch
+            info.uname = info.gname = ""
+            if not keep_owner or info.uid not in (0, RUN_USER):
+                info.uid = info.gid = 0
+            if not info.issym() and not (info.isdir() and info.mode & 0o1000):
+                info.mode &= 0o7755 if info.uid == 0 else 0o7777
+            info.pax_headers = {}
+            layer.addfile(info, io.BytesIO(entry.data) if entry.data is not None else None)
+    return buffer.getvalue()
+
+
+def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[str, str]) -> dict[str, str]:
+    config = plan.config
+    labels = {
+        "org.opencontainers.image.title": config.release,
+        "org.opencontainers.image.version": app_version,
+        "org.opencontainers.image.created": _timestamp(config.source_date_epoch),
+        f"{LABEL}.erts.version": erts_version,
+        f"{LABEL}.openssl.version": build_info.get("openssl", "unknown"),
+        f"{LABEL}.launcher.dist_port": str(config.launcher.dist_port),
+        f"{LABEL}.launcher.require_tls": str(config.launcher.require_tls).lower(),
+        f"{LABEL}.launcher.epmdless": str(config.launcher.epmdless).lower(),
+        f"{LABEL}.launcher.verbs": ",".join(config.launcher.verbs),
+        f"{LABEL}.otp.patches": ",".join(p.name for p in config.otp.patches),
+    }
+    for source in plan.sources:
+        labels[f"{LABEL}.{source.name}.version"] = source.version
+        labels[f"{LABEL}.{source.name}.sha256"] = source.sha256
+        labels[f"{LABEL}.{source.name}.source"] = source.origin
+    return labels
+
+
+def _timestamp(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_save_archive(target: Path, config: Config, layers: list[bytes], labels: dict[str, str]) -> str:
+    """Write a ``docker save``-format archive; return the image ID (sha256 of its config)."""
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    image_config = json.dumps({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": _timestamp(config.source_date_epoch),
+        "config": {
+            "User": f"{RUN_USER}:{RUN_USER}",
+            "Entrypoint": [f"/{APP}/bin/server"],
+            "Env": ["PATH=/app/bin", "LANG=C.UTF-8", "RELEASE_TMP=/tmp", "HOME=/home/nonroot"],
+            "WorkingDir": f"/{APP}",
+            "ExposedPorts": {f"{config.launcher.dist_port}/tcp": {}},
+            "Labels": labels,
+        },
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [
+            {"created": _timestamp(config.source_date_epoch), "created_by": "build-image: run-time root filesystem"},
+            {"created": _timestamp(config.source_date_epoch), "created_by": "build-image: release and launcher"},
+        ],
+    }, sort_keys=True, separators=(",", ":")).encode()
+    image_id = hashlib.sha256(image_config).hexdigest()
+    manifest = json.dumps([{
+        "Config": f"{image_id}.json",
+        "RepoTags": [config.tag if ":" in config.tag.rsplit("/", 1)[-1] else f"{config.tag}:latest"],
+        "Layers": [f"{d.split(':')[1]}/layer.tar" for d in diff_ids],
+    }]).encode()
+    with tarfile.open(target, "w") as archive:
+        _add(archive, f"{image_id}.json", image_config)
+        for diff_id, layer in zip(diff_ids, layers):
+            _add(archive, f"{diff_id.split(':')[1]}/layer.tar", layer)
+        _add(archive, "manifest.json", manifest)
+    return f"sha256:{image_id}"
+
+
+def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))

@@ -1,0 +1,219 @@
+"""``build-image``: the command line.  Errors are caught once, here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from builder import config as config_module
+from builder.build import Progress
+from builder.errors import BuildImageError, PolicyViolation, UsageError
+
+EPILOG = """\
+exit codes:
+  0 success · 1 policy violations · 2 image unreadable · 3 bad config
+  4 source fetch/checksum · 5 no Docker engine · 6 a stage failed
+  7 an external command failed · 8 certificates · 64 bad command line
+
+examples:
+  build-image build                         build and verify the app beside ./build-image.yaml
+  build-image build -c examples/hello/build-image.yaml --verbose
+  build-image render --out out/             write the Dockerfiles and contexts, build nothing
+  build-image verify hello:latest --json    check any local image against the policy
+  build-image dist-certs certs/ --node a --node b
+  build-image run -c examples/hello/build-image.yaml --certs certs/a
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is exit 64 (2 means "image unreadable" here)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}", hint=f"see `{self.prog} --help`")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = None
+    try:
+        args = parser.parse_args(argv)
+        return int(args.handler(args))
+    except BuildImageError as exc:
+        if args is not None and getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"build-image: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"build-image: hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("build-image: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="build-image",
+        description="Build a hardened, shell-free, distroless :nonroot image of an Elixir release "
+                    "from pinned sources, and prove it.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
+                                     parser_class=_Parser)
+    for add in (_add_build, _add_render, _add_verify, _add_dist_certs, _add_run):
+        add(commands)
+    return parser
+
+
+def _with_config(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-c", "--config", type=Path, default=Path(config_module.CONFIG_NAME),
+                         help="the app's build-image.yaml (default: ./build-image.yaml)")
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks for errors")
+
+
+def _command(commands: argparse._SubParsersAction, name: str, summary: str, description: str,
+             handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, help=summary, description=description,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    command.set_defaults(handler=handler)
+    return command
+
+
+# -- build -------------------------------------------------------------------
+
+def _add_build(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "build", "build, assemble and verify the image",
+        "Fetch and verify the pinned sources, build each stage (cached by its inputs: an app\n"
+        "change never rebuilds OTP), assemble the final image deterministically and verify it.\n"
+        "A policy violation fails the build (exit 1).", _run_build)
+    _with_config(command)
+    command.add_argument("-v", "--verbose", action="store_true", help="stream every build log line")
+    command.add_argument("--no-verify", action="store_true",
+                         help="skip the final verification (never in CI: the image is then unproven)")
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from builder.pipeline import build
+
+    config = config_module.load(args.config)
+    progress = Progress(total=7 if args.no_verify else 8, verbose=args.verbose)
+    built = build(config, progress, verify=not args.no_verify)
+    if built.report is not None:
+        print(built.report.render_text(), file=sys.stderr)
+        if not built.report.ok:
+            raise PolicyViolation(f"{built.image.tag} violates the verification policy (see above)",
+                                  hint="fix the build, or add a waiver with a reason under verify.waivers")
+    print(f"{built.image.tag} {built.image.id}")
+    return 0
+
+
+# -- render ------------------------------------------------------------------
+
+def _add_render(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "render", "write the Dockerfiles and build contexts, build nothing",
+        "Fetch and verify the sources, plan the stages and write each stage's Dockerfile and\n"
+        "context to OUT/<n>-<stage>/, with OUT/plan.json describing every input and image tag.",
+        _run_render)
+    _with_config(command)
+    command.add_argument("-o", "--out", type=Path, default=Path("out"), help="output directory (default: out)")
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from builder.pipeline import prepare
+    from builder.render import write_plan
+
+    config = config_module.load(args.config)
+    prepared = prepare(config, Progress(total=0))
+    for directory in write_plan(prepared.plan, args.out):
+        print(directory)
+    print(args.out / "plan.json")
+    return 0
+
+
+# -- verify ------------------------------------------------------------------
+
+def _add_verify(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "verify", "check an image: hardened ELFs, no shell, non-root, no secrets",
+        "Export IMAGE from the engine, read its layers safely and check every ELF and the image\n"
+        "policy. Exit 0 clean, 1 violations, 2 the image could not be read. The policy and\n"
+        "waivers come from --config when given, else the safe defaults.", _run_verify)
+    command.add_argument("image", help="a local image reference, e.g. hello:latest")
+    command.add_argument("-c", "--config", type=Path, help="take the policy from this build-image.yaml")
+    command.add_argument("--json", action="store_true", help="print the machine-readable report")
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks for errors")
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from builder.engine import Engine
+    from builder.verify import VerifyPolicy, verify_image
+
+    policy = config_module.load(args.config).verify if args.config else VerifyPolicy()
+    report = verify_image(Engine.connect(), args.image, policy)
+    print(json.dumps(report.to_json(), indent=2, sort_keys=True) if args.json else report.render_text())
+    return 0 if report.ok else PolicyViolation.exit_code
+
+
+# -- dist-certs --------------------------------------------------------------
+
+def _add_dist_certs(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "dist-certs", "make a development CA and node certificates for TLS distribution",
+        "Write DIR/ca/ (the CA; keep its key out of containers) and DIR/<node>/ with\n"
+        "dist-cert.pem, dist-key.pem (0600) and dist-ca.pem: mount a node's directory at\n"
+        "/app/dist-certs. In production, mount your own from a Kubernetes Secret instead.",
+        _run_dist_certs)
+    command.add_argument("directory", type=Path, help="where to write the certificates")
+    command.add_argument("--node", action="append", dest="nodes", metavar="NAME",
+                         help="a node to make a certificate for (repeatable; default: node)")
+    command.add_argument("--force", action="store_true", help="replace an existing directory")
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks for errors")
+
+
+def _run_dist_certs(args: argparse.Namespace) -> int:
+    from builder.certs import write_dist_certs
+
+    for path in write_dist_certs(args.directory, args.nodes or ["node"], force=args.force):
+        print(path)
+    return 0
+
+
+# -- run ---------------------------------------------------------------------
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "run", "run the built image the way production should",
+        "Run the image read-only, with every capability dropped, no-new-privileges, a tmpfs\n"
+        "for the release's temp dir, the certificates mounted read-only and the cookie taken\n"
+        "from RELEASE_COOKIE in your environment (never put on a command line).", _run_run)
+    _with_config(command)
+    command.add_argument("--certs", type=Path, required=True,
+                         help="a node's certificate directory (see dist-certs)")
+    command.add_argument("-p", "--publish", type=int, metavar="PORT",
+                         help="publish the app's HTTP port on the host")
+    command.add_argument("--print", action="store_true", dest="print_only",
+                         help="print the docker run command instead of running it")
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    import os
+    import shlex
+
+    from builder.run import docker_run_argv
+
+    config = config_module.load(args.config)
+    argv = docker_run_argv(config.tag, args.certs.resolve(), publish=args.publish)
+    if args.print_only:
+        print(shlex.join(argv))
+        return 0
+    os.execvp(argv[0], argv)
+    return 127

@@ -1,0 +1,387 @@
+"""``build-image.yaml``: parsed once, validated fully, frozen.
+
+Nothing outside this module reads the YAML or a raw dict.  Every error names
+the field (as a dotted path), the bad value and what is allowed, and unknown
+keys are errors with a "did you mean" so a typo never silently falls back to
+a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from builder.errors import ConfigError
+from builder.tasks import validate_tasks
+from builder.verify import ELF_PROPERTIES, VerifyPolicy, Waiver
+
+CONFIG_NAME = "build-image.yaml"
+
+DEFAULT_CFLAGS = (
+    "-O2", "-g", "-fPIE", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2",
+    "-fstack-clash-protection", "-fcf-protection",
+)
+DEFAULT_LDFLAGS = ("-pie", "-Wl,-z,relro", "-Wl,-z,now", "-Wl,-z,noexecstack")
+# OTP applications a server never needs at run time.  common_test must stay
+# out with Debian's +dfsg tarball (its bundled jquery is stripped).
+DEFAULT_OTP_WITHOUT = (
+    "common_test", "debugger", "dialyzer", "diameter", "edoc", "eldap", "erl_docgen",
+    "et", "eunit", "ftp", "jinterface", "megaco", "observer", "odbc", "reltool",
+    "snmp", "tftp", "wx",
+)
+DEFAULT_DIST_PORT = 24369
+DEFAULT_SOURCE_DATE_EPOCH = 1_704_067_200  # 2024-01-01: any fixed instant keeps builds reproducible
+SHA256 = re.compile(r"[0-9a-f]{64}")
+VERSION = re.compile(r"\d+(\.\d+){1,3}(-rc\d+)?")
+RELEASE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+DEBIAN_SUITE = re.compile(r"[a-z][a-z0-9-]*")
+
+
+@dataclass(frozen=True)
+class SourcePin:
+    """Where a pinned tarball comes from: exactly one of url, path, debian."""
+
+    version: str
+    sha256: str | None
+    url: str | None = None
+    path: Path | None = None
+    debian_suite: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "url" if self.url else "path" if self.path else "debian"
+
+
+@dataclass(frozen=True)
+class OtpConfig:
+    source: SourcePin
+    patches: tuple[Path, ...] = ()
+    without: tuple[str, ...] = DEFAULT_OTP_WITHOUT
+
+
+@dataclass(frozen=True)
+class Hardening:
+    cflags: tuple[str, ...] = DEFAULT_CFLAGS
+    ldflags: tuple[str, ...] = DEFAULT_LDFLAGS
+
+
+@dataclass(frozen=True)
+class LauncherConfig:
+    dist_port: int = DEFAULT_DIST_PORT
+    require_tls: bool = True
+    epmdless: bool = False
+    tasks: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        return tuple(verb for verb, _ in self.tasks)
+
+
+@dataclass(frozen=True)
+class Bases:
+    """Base images: bootstrapped from Debian unless an image reference is given."""
+
+    debian_suite: str = "bookworm"
+    mirror: str | None = None
+    builder: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """One app's build, as the user asked for it."""
+
+    file: Path
+    release: str
+    app: Path
+    otp: OtpConfig
+    elixir: SourcePin
+    hardening: Hardening
+    launcher: LauncherConfig
+    bases: Bases
+    tag: str
+    source_date_epoch: int
+    verify: VerifyPolicy = field(default_factory=VerifyPolicy)
+
+
+# ---------------------------------------------------------------------------
+# Reading
+
+
+def load(path: Path) -> Config:
+    """Read and validate ``path``; raise :class:`ConfigError` on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file",
+                          hint=f"write a {CONFIG_NAME} beside your mix.exs (see examples/hello)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from exc
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse(raw, path)
+
+
+def parse(raw: object, path: Path) -> Config:
+    """Turn the YAML document into a :class:`Config` (the only reader of raw data)."""
+    top = _Section(raw, "", path)
+    base = path.resolve().parent
+    release = top.text("release", pattern=RELEASE_NAME, allowed="a mix release name like my_app")
+    launcher = _launcher(top.section("launcher"))
+    config = Config(
+        file=path,
+        release=release,
+        app=_directory(top.get("app", "."), "app", base, path),
+        otp=_otp(top.section("otp", required=True), base),
+        elixir=_source(top.section("elixir", required=True), base),
+        hardening=_hardening(top.section("hardening")),
+        launcher=launcher,
+        bases=_bases(top.section("bases")),
+        tag=top.text("tag", default=f"{release}:latest",
+                     pattern=re.compile(r"[a-z0-9][a-z0-9._/-]*(:[\w][\w.-]{0,127})?"),
+                     allowed="an image name with an optional :tag, lower case"),
+        source_date_epoch=top.integer("source_date_epoch", default=DEFAULT_SOURCE_DATE_EPOCH,
+                                      minimum=0, maximum=2**32),
+        verify=_verify(top.section("verify"), launcher.verbs),
+    )
+    top.finish()
+    return config
+
+
+def _otp(section: "_Section", base: Path) -> OtpConfig:
+    patches = tuple(_file(p, f"{section.where}patches[{i}]", base, section.file)
+                    for i, p in enumerate(section.list("patches")))
+    without = tuple(section.list("without", default=list(DEFAULT_OTP_WITHOUT)))
+    for i, app in enumerate(without):
+        if not isinstance(app, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", app):
+            section.fail(f"without[{i}]", app, "an OTP application name such as wx")
+    return OtpConfig(source=_source(section, base, consumed=("patches", "without")),
+                     patches=patches, without=without)
+
+
+def _source(section: "_Section", base: Path, consumed: tuple[str, ...] = ()) -> SourcePin:
+    version = section.text("version", pattern=VERSION, allowed="a release version such as 27.3.4.1")
+    sha256 = section.text("sha256", default=None, pattern=SHA256,
+                          allowed="64 lower-case hex digits (sha256sum of the tarball)")
+    kinds = [k for k in ("url", "path", "debian") if section.has(k)]
+    if len(kinds) != 1:
+        section.fail("", sorted(kinds) or "nothing",
+                     "exactly one of url, path or debian (a Debian suite such as trixie)")
+    pin = SourcePin(version=version, sha256=sha256)
+    if kinds[0] == "url":
+        url = section.text("url", pattern=re.compile(r"https?://\S+"), allowed="an http(s) URL")
+        pin = SourcePin(version=version, sha256=sha256, url=url)
+    elif kinds[0] == "path":
+        pin = SourcePin(version=version, sha256=sha256,
+                        path=_file(section.get("path"), f"{section.where}path", base, section.file))
+    else:
+        pin = SourcePin(version=version, sha256=sha256,
+                        debian_suite=section.text("debian", pattern=DEBIAN_SUITE,
+                                                  allowed="a Debian suite such as trixie"))
+    if pin.kind != "debian" and sha256 is None:
+        section.fail("sha256", None, f"a sha256 is required for a {pin.kind} source")
+    section.finish(consumed)
+    return pin
+
+
+def _hardening(section: "_Section") -> Hardening:
+    cflags = tuple(section.list("cflags", default=list(DEFAULT_CFLAGS)))
+    ldflags = tuple(section.list("ldflags", default=list(DEFAULT_LDFLAGS)))
+    for name, flags in (("cflags", cflags), ("ldflags", ldflags)):
+        for i, flag in enumerate(flags):
+            if not isinstance(flag, str) or not re.fullmatch(r"-[\w.,=+-]+", flag):
+                section.fail(f"{name}[{i}]", flag, "a compiler flag such as -O2 (no spaces)")
+    if not any(re.fullmatch(r"-O[0-3sz]?", f) for f in cflags):
+        section.fail("cflags", list(cflags), "a set including an -O flag (OTP's configure requires one)")
+    if "-Wl,-z,nodlopen" in ldflags:
+        section.fail("ldflags", "-Wl,-z,nodlopen", "flags without -z nodlopen (NIFs could not be loaded)")
+    section.finish()
+    return Hardening(cflags=cflags, ldflags=ldflags)
+
+
+def _launcher(section: "_Section") -> LauncherConfig:
+    tasks_section = section.section("tasks")
+    tasks = tasks_section.string_map()
+    validate_tasks(tasks)
+    config = LauncherConfig(
+        dist_port=section.integer("dist_port", default=DEFAULT_DIST_PORT, minimum=1024, maximum=65535),
+        require_tls=section.boolean("require_tls", default=True),
+        epmdless=section.boolean("epmdless", default=False),
+        tasks=tuple(sorted(tasks.items())),
+    )
+    section.finish()
+    return config
+
+
+def _bases(section: "_Section") -> Bases:
+    bases = Bases(
+        debian_suite=section.text("debian_suite", default="bookworm", pattern=DEBIAN_SUITE,
+                                  allowed="a Debian suite such as bookworm"),
+        mirror=section.text("mirror", default=None, pattern=re.compile(r"https?://\S+"),
+                            allowed="a Debian mirror URL; omitted, the host's apt sources are used"),
+        builder=section.text("builder", default=None, pattern=re.compile(r"\S+@sha256:[0-9a-f]{64}"),
+                             allowed="an image reference pinned by digest (name@sha256:…)"),
+    )
+    section.finish()
+    return bases
+
+
+def _verify(section: "_Section", verbs: tuple[str, ...]) -> VerifyPolicy:
+    default = VerifyPolicy()
+    required = section.list("require", default=sorted(default.required))
+    for i, prop in enumerate(required):
+        if prop not in ELF_PROPERTIES:
+            section.fail(f"require[{i}]", prop, f"one of {', '.join(sorted(ELF_PROPERTIES))}"
+                         + _did_you_mean(prop, ELF_PROPERTIES))
+    waivers = tuple(_waiver(_Section(w, f"{section.where}waivers[{i}].", section.file))
+                    for i, w in enumerate(section.list("waivers")))
+    section.finish()
+    return VerifyPolicy(required=frozenset(required), waivers=waivers, verbs=verbs)
+
+
+def _waiver(section: "_Section") -> Waiver:
+    properties = section.list("properties", default=["*"])
+    for i, prop in enumerate(properties):
+        if prop != "*" and prop not in ELF_PROPERTIES:
+            section.fail(f"properties[{i}]", prop, f"\"*\" or one of {', '.join(sorted(ELF_PROPERTIES))}")
+    waiver = Waiver(
+        path=section.text("path", pattern=re.compile(r"/\S*"), allowed="an absolute path or glob in the image"),
+        properties=frozenset(properties),
+        reason=section.text("reason", pattern=re.compile(r"\S.{9,}", re.S),
+                            allowed="a written reason of at least ten characters"),
+    )
+    section.finish()
+    return waiver
+
+
+def _directory(value: object, name: str, base: Path, file: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{file}: {name}: {value!r} is not allowed; expected a directory path")
+    resolved = (base / value).resolve()
+    if not (resolved / "mix.exs").is_file():
+        raise ConfigError(f"{file}: {name}: {value!r} has no mix.exs ({resolved})",
+                          hint="point app at the directory of your mix project")
+    return resolved
+
+
+def _file(value: object, name: str, base: Path, file: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{file}: {name}: {value!r} is not allowed; expected a file path")
+    resolved = (base / value).resolve()
+    if not resolved.is_file():
+        raise ConfigError(f"{file}: {name}: {value!r} does not exist ({resolved})")
+    return resolved
+
+
+def _did_you_mean(word: object, choices: object) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)  # type: ignore[arg-type]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ---------------------------------------------------------------------------
+# A mapping being read: tracks which keys were used so leftovers are errors.
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class _Section:
+    def __init__(self, raw: object, where: str, file: Path) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{file}: {where.rstrip('.') or 'the document'}: expected a mapping, "
+                              f"got {type(raw).__name__} {raw!r}")
+        self.raw: Mapping[str, Any] = raw
+        self.where = where
+        self.file = file
+        self._used: set[str] = set()
+
+    def has(self, key: str) -> bool:
+        return key in self.raw
+
+    def get(self, key: str, default: object = _MISSING) -> Any:
+        self._used.add(key)
+        if key in self.raw:
+            return self.raw[key]
+        if default is _MISSING:
+            raise ConfigError(f"{self.file}: {self.where}{key} is required")
+        return default
+
+    def fail(self, key: str, value: object, allowed: str) -> None:
+        name = f"{self.where}{key}".rstrip(".") or "the document"
+        raise ConfigError(f"{self.file}: {name}: {value!r} is not allowed; expected {allowed}")
+
+    def section(self, key: str, required: bool = False) -> "_Section":
+        value = self.get(key, _MISSING if required else None)
+        return _Section(value, f"{self.where}{key}.", self.file)
+
+    def text(self, key: str, *, default: object = _MISSING, pattern: re.Pattern[str],
+             allowed: str) -> Any:
+        value = self.get(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            self.fail(key, value, allowed)
+        return value
+
+    def integer(self, key: str, *, default: int, minimum: int, maximum: int) -> int:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.fail(key, value, f"a whole number from {minimum} to {maximum}")
+        return value
+
+    def boolean(self, key: str, *, default: bool) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, value, "true or false")
+        return value
+
+    def list(self, key: str, default: list[Any] | None = None) -> list[Any]:
+        value = self.get(key, [] if default is None else default)
+        if not isinstance(value, list):
+            self.fail(key, value, "a list")
+        return value
+
+    def string_map(self) -> dict[str, str]:
+        for key, value in self.raw.items():
+            self._used.add(key)
+            if not isinstance(key, str) or not isinstance(value, str):
+                self.fail(str(key), value, "a verb name mapped to one Elixir expression (a string)")
+        return dict(self.raw)
+
+    def finish(self, also_used: tuple[str, ...] = ()) -> None:
+        unknown = sorted(set(map(str, self.raw)) - self._used - set(also_used))
+        if unknown:
+            known = self._used | set(also_used)
+            raise ConfigError(
+                f"{self.file}: {self.where}{unknown[0]}: unknown key{_did_you_mean(unknown[0], known)}",
+                hint=f"keys allowed here: {', '.join(sorted(known))}",
+            )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (YAML silently keeps the last)."""
+
+
+def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)

@@ -1,0 +1,166 @@
+"""The engine seam: the only module that talks to the Docker SDK.
+
+Everything else asks this module for images, builds and archives, so a
+missing daemon is reported once, in one way, and the rest of the code never
+sees SDK objects or raw API dictionaries.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import docker
+import docker.errors
+
+from builder.errors import BuildFailed, EngineUnavailable, ImageUnreadable
+
+BuildEvent = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the tool needs to know about a local image."""
+
+    id: str
+    size: int
+    user: str
+    entrypoint: tuple[str, ...]
+    labels: dict[str, str]
+
+
+class Engine:
+    """A connected Docker engine."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._client = client
+        self._api = client.api
+
+    @classmethod
+    def connect(cls) -> "Engine":
+        """Connect to the engine named by DOCKER_HOST (or the local socket)."""
+        try:
+            client = docker.from_env(timeout=600)
+            client.ping()
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(
+                f"no Docker engine answers ({exc})",
+                hint="start it (`dockerd &` or `systemctl start docker`) or set DOCKER_HOST",
+            ) from exc
+        return cls(client)
+
+    # -- images -----------------------------------------------------------
+    def image_facts(self, ref: str) -> ImageFacts | None:
+        """Facts about ``ref``, or None when the engine does not have it."""
+        try:
+            data = self._api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        config = data.get("Config") or {}
+        return ImageFacts(
+            id=data["Id"],
+            size=int(data.get("Size") or 0),
+            user=config.get("User") or "",
+            entrypoint=tuple(config.get("Entrypoint") or ()),
+            labels=dict(config.get("Labels") or {}),
+        )
+
+    def has_image(self, ref: str) -> bool:
+        return self.image_facts(ref) is not None
+
+    def save_image(self, ref: str) -> Iterator[bytes]:
+        """Stream ``docker save`` of ``ref`` (manifest.json + layer tars)."""
+        try:
+            return iter(self._api.get_image(ref))
+        except docker.errors.ImageNotFound as exc:
+            raise ImageUnreadable(f"the engine has no image {ref!r}",
+                                  hint="build it first or check the name with `docker images`") from exc
+        except docker.errors.APIError as exc:
+            raise ImageUnreadable(f"could not export {ref!r}: {exc.explanation}") from exc
+
+    def load_image(self, archive: Path) -> None:
+        """Load a ``docker save``-format archive written by the assembler."""
+        with archive.open("rb") as data:
+            for _event in self._api.load_image(data):
+                pass
+
+    def import_rootfs(self, tarball: Path, repository: str, tag: str) -> str:
+        """Import a root-filesystem tarball as an image; return its ID."""
+        result = self._api.import_image(src=str(tarball), repository=repository, tag=tag)
+        facts = self.image_facts(f"{repository}:{tag}")
+        if facts is None:
+            raise BuildFailed(f"importing {tarball} did not produce {repository}:{tag}: {result}")
+        return facts.id
+
+    def tag(self, image: str, repository: str, tag: str) -> None:
+        self._api.tag(image, repository, tag)
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self._api.remove_image(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+    # -- builds -----------------------------------------------------------
+    def build(self, context: IO[bytes], tag: str, on_line: BuildEvent) -> str:
+        """Build a Dockerfile context (a tar stream) with the classic builder.
+
+        Each log line is handed to ``on_line`` as it arrives; an error event
+        raises :class:`BuildFailed` with the engine's message.  Returns the ID.
+        """
+        events = self._api.build(
+            fileobj=context, custom_context=True, tag=tag, decode=True,
+            rm=True, forcerm=True, pull=False,
+        )
+        for event in events:
+            if "stream" in event:
+                for line in event["stream"].splitlines():
+                    on_line(line)
+            elif "error" in event:
+                raise BuildFailed(event["error"].strip())
+        facts = self.image_facts(tag)
+        if facts is None:
+            raise BuildFailed(f"the engine finished building {tag} but has no such image")
+        return facts.id
+
+    # -- files out of images ----------------------------------------------
+    @contextmanager
+    def archive_from_image(self, image: str, path: str) -> Iterator[IO[bytes]]:
+        """A tar stream of ``path`` inside ``image`` (a created, never started container)."""
+        container = self._api.create_container(image, command=["/nonexistent"])
+        try:
+            chunks, _stat = self._api.get_archive(container["Id"], path)
+            yield _ChunkReader(iter(chunks))
+        finally:
+            self._api.remove_container(container["Id"], force=True)
+
+
+class _ChunkReader(io.RawIOBase):
+    """Expose an iterator of byte chunks as a readable file object."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def as_file(chunks: Iterator[bytes]) -> IO[bytes]:
+    """Wrap a chunk iterator (e.g. :meth:`Engine.save_image`) as a buffered file."""
+    return io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)

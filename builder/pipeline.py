@@ -1,0 +1,55 @@
+"""The one-way flow: config → sources → plan → build → assemble → verify."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from builder.assemble import AssembledImage, assemble
+from builder.build import Progress, build_all
+from builder.config import Config
+from builder.debian import Mirror, host_mirror
+from builder.engine import Engine
+from builder.plan import Plan, make_plan
+from builder.sources import fetch
+from builder.verify import Report, verify_image
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Sources fetched and verified, the plan made: nothing built yet."""
+
+    plan: Plan
+    mirror: Mirror
+
+
+@dataclass(frozen=True)
+class Built:
+    image: AssembledImage
+    report: Report | None
+
+
+def prepare(config: Config, progress: Progress) -> Prepared:
+    """Fetch and verify the pinned sources, then plan every stage."""
+    mirror = host_mirror(config.bases.mirror)
+    progress.say(f"sources: OTP {config.otp.source.version}, Elixir {config.elixir.version}")
+    otp = fetch("otp", config.otp.source, mirror)
+    elixir = fetch("elixir", config.elixir, mirror)
+    for source in (otp, elixir):
+        progress.say(f"      {source.name:<7}{source.path.name}  sha256 {source.sha256[:16]}…  ({source.origin})")
+    return Prepared(plan=make_plan(config, otp, elixir), mirror=mirror)
+
+
+def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:
+    """Build every stage, assemble the final image and (by default) verify it."""
+    prepared = prepare(config, progress)
+    engine = Engine.connect()
+    build_all(engine, prepared.plan, prepared.mirror, progress)
+    started = progress.begin("assemble", f"final image {config.tag}")
+    image = assemble(engine, prepared.plan)
+    progress.done(started, f"{image.tag} {image.id[:19]}")
+    report = None
+    if verify:
+        started = progress.begin("verify", "hardening, no shell, non-root, no secrets")
+        report = verify_image(engine, config.tag, config.verify)
+        progress.done(started, "verdict: " + ("clean" if report.ok else "VIOLATIONS"))
+    return Built(image=image, report=report)
