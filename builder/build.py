@@ -7,11 +7,11 @@ which is what makes a no-op rebuild take seconds.
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +22,7 @@ from builder.plan import Bootstrap, Plan, Stage
 from builder.render import context_archive
 
 LOG_TAIL = 60
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class Progress:
@@ -49,6 +50,9 @@ class Progress:
         return time.monotonic()
 
     def log(self, line: str) -> None:
+        line = _ANSI.sub("", line)
+        if not line.strip():
+            return
         self.tail.append(line)
         if self.verbose:
             self.say(f"      {line}")
@@ -109,10 +113,8 @@ def build_stage(engine: Engine, stage: Stage, progress: Progress) -> None:
     progress.done(started, stage.image)
 
 
-def build_all(engine: Engine, plan: Plan, mirror: Mirror, progress: Progress,
-              only: Callable[[Stage], bool] = lambda stage: True) -> None:
+def build_all(engine: Engine, plan: Plan, mirror: Mirror, progress: Progress) -> None:
     """The builder base, then every stage in plan order."""
     ensure_builder_base(engine, plan.base, mirror, plan.config.source_date_epoch, progress)
     for stage in plan.stages:
-        if only(stage):
-            build_stage(engine, stage, progress)
+        build_stage(engine, stage, progress)

@@ -1,0 +1,108 @@
+"""Planning and rendering: stage keys follow exactly their inputs; renders are pure."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from builder import config as config_module
+from builder.plan import make_plan
+from builder.render import context_archive, generated_files, write_plan
+from builder.sources import FetchedSource
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello" / "build-image.yaml"
+
+
+def fake_source(tmp_path: Path, name: str, version: str, content: bytes) -> FetchedSource:
+    path = tmp_path / f"{name}-{version}.tar.gz"
+    path.write_bytes(content)
+    return FetchedSource(name=name, version=version, path=path, sha256=f"{name:0<64}"[:64], origin="test")
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path):
+    loaded = config_module.load(EXAMPLE)
+    return loaded, fake_source(tmp_path, "otp", "27.3.4.1", b"otp"), fake_source(tmp_path, "elixir", "1.18.3", b"ex")
+
+
+def images(plan) -> dict[str, str]:
+    return {stage.name: stage.image for stage in plan.stages}
+
+
+def test_stage_order_and_parents(inputs) -> None:
+    plan = make_plan(*inputs)
+    assert [s.name for s in plan.stages] == ["runtime", "otp", "elixir", "release", "launcher"]
+    assert plan.stage("elixir").parent == plan.stage("otp").image
+    assert plan.stage("release").parent == plan.stage("elixir").image
+    assert plan.stage("otp").parent == plan.base.image == plan.stage("launcher").parent
+
+
+def test_an_app_change_rebuilds_only_the_release(inputs, tmp_path: Path) -> None:
+    loaded, otp, elixir = inputs
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "mix.exs").write_text("defmodule A.MixProject do end\n")
+    before = images(make_plan(dataclasses.replace(loaded, app=app), otp, elixir))
+    (app / "lib.ex").write_text("defmodule A do end\n")
+    after = images(make_plan(dataclasses.replace(loaded, app=app), otp, elixir))
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"release"}
+
+
+def test_build_directories_of_the_app_are_not_inputs(inputs, tmp_path: Path) -> None:
+    loaded, otp, elixir = inputs
+    app = tmp_path / "app"
+    (app / "_build" / "prod").mkdir(parents=True)
+    (app / "mix.exs").write_text("defmodule A.MixProject do end\n")
+    plan = make_plan(dataclasses.replace(loaded, app=app), otp, elixir)
+    before = plan.stage("release").image
+    (app / "_build" / "prod" / "junk").write_text("x")
+    assert make_plan(dataclasses.replace(loaded, app=app), otp, elixir).stage("release").image == before
+    assert [name for name, _ in plan.stage("release").files] == ["app/mix.exs"]
+
+
+def test_a_flag_change_rebuilds_otp_and_everything_after(inputs) -> None:
+    loaded, otp, elixir = inputs
+    before = images(make_plan(loaded, otp, elixir))
+    hardening = dataclasses.replace(loaded.hardening, cflags=(*loaded.hardening.cflags, "-Wformat"))
+    after = images(make_plan(dataclasses.replace(loaded, hardening=hardening), otp, elixir))
+    assert {n for n in before if before[n] != after[n]} == {"otp", "elixir", "release", "launcher"}
+
+
+def test_epmdless_adds_the_resolver_to_the_release_context(inputs) -> None:
+    loaded, otp, elixir = inputs
+    launcher = dataclasses.replace(loaded.launcher, epmdless=True)
+    plan = make_plan(dataclasses.replace(loaded, launcher=launcher), otp, elixir)
+    assert "build_image_epmd.erl" in dict(plan.stage("release").files)
+    assert "COPY build_image_epmd.erl" in generated_files(plan.stage("release"))["Dockerfile"].decode()
+
+
+def test_rendered_dockerfiles_carry_the_pins_and_flags(inputs) -> None:
+    plan = make_plan(*inputs)
+    otp = generated_files(plan.stage("otp"))["Dockerfile"].decode()
+    assert f"FROM {plan.base.image}" in otp
+    assert f"{inputs[1].sha256}  /src/{inputs[1].path.name}" in otp
+    assert "-D_FORTIFY_SOURCE=2" in otp and "-Wl,-z,now" in otp and "--without-common_test" in otp
+    launcher = generated_files(plan.stage("launcher"))
+    assert b"RELEASE_NAME=hello" in launcher["Dockerfile"] and b"DIST_PORT=24369" in launcher["Dockerfile"]
+    assert b"Hello.Tasks.check()" in launcher["tasks.h"]
+
+
+def test_context_archives_are_deterministic_and_complete(inputs) -> None:
+    plan = make_plan(*inputs)
+    first, second = context_archive(plan.stage("otp")).read(), context_archive(plan.stage("otp")).read()
+    assert first == second
+    names = tarfile.open(fileobj=io.BytesIO(first)).getnames()
+    assert names == sorted(names) and "Dockerfile" in names and inputs[1].path.name in names
+
+
+def test_render_writes_every_stage_and_the_plan(inputs, tmp_path: Path) -> None:
+    written = write_plan(make_plan(*inputs), tmp_path / "out")
+    assert [d.name for d in written] == ["1-runtime", "2-otp", "3-elixir", "4-release", "5-launcher"]
+    assert (tmp_path / "out" / "5-launcher" / "tasks.h").is_file()
+    assert (tmp_path / "out" / "4-release" / "app" / "mix.exs").is_file()
+    assert '"image": "hello:latest"' in (tmp_path / "out" / "plan.json").read_text()
