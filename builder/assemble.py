@@ -223,7 +223,7 @@ def _layer(entries: list[Entry], epoch: int, keep_owner: bool) -> bytes:
     """A tar layer: sorted, times clamped to ``epoch``, owners fixed, no group/other write."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as layer:
-        for entry in sorted(entries, key=lambda e: e.info.name):
+        for entry in _in_layer_order(entries):
             info = entry.info
             info.mtime = min(int(info.mtime), epoch) if info.mtime else epoch
             info.uname = info.gname = ""
@@ -234,6 +234,19 @@ def _layer(entries: list[Entry], epoch: int, keep_owner: bool) -> bytes:
             info.pax_headers = {}
             layer.addfile(info, io.BytesIO(entry.data) if entry.data is not None else None)
     return buffer.getvalue()
+
+
+def _in_layer_order(entries: list[Entry]) -> Iterator[Entry]:
+    """Sorted by name, except that a hardlink follows the file it links to."""
+    links: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry.info.islnk():
+            links.setdefault(entry.info.linkname, []).append(entry)
+    for entry in sorted((e for e in entries if not e.info.islnk()), key=lambda e: e.info.name):
+        yield entry
+        yield from sorted(links.pop(entry.info.name, []), key=lambda e: e.info.name)
+    if links:
+        raise BuildFailed(f"hardlinks to files not in the layer: {sorted(links)}")
 
 
 def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[str, str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from builder.plan import Bootstrap, Plan, Stage
 from builder.render import context_archive
 
 LOG_TAIL = 60
+HEARTBEAT = 30.0  # seconds between "still building" lines on a quiet console
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -39,6 +40,7 @@ class Progress:
         self.verbose = verbose
         self.number = 0
         self.tail: deque[str] = deque(maxlen=LOG_TAIL)
+        self.started = self.last_said = time.monotonic()
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -47,17 +49,24 @@ class Progress:
         self.number += 1
         self.tail.clear()
         self.say(f"[{self.number}/{self.total}] {name}: {purpose}")
-        return time.monotonic()
+        self.started = self.last_said = time.monotonic()
+        return self.started
 
     def log(self, line: str) -> None:
         line = _ANSI.sub("", line)
         if not line.strip():
             return
         self.tail.append(line)
+        now = time.monotonic()
         if self.verbose:
             self.say(f"      {line}")
         elif line.startswith("Step "):
             self.say(f"      {line[:110]}")
+        elif now - self.last_said >= HEARTBEAT:
+            self.say(f"      … {_elapsed(now - self.started)}: {line.strip()[:90]}")
+        else:
+            return
+        self.last_said = now
 
     def cached(self, image: str) -> None:
         self.say(f"      cached  {image}")

@@ -19,7 +19,7 @@ import yaml
 
 from builder.errors import ConfigError
 from builder.tasks import validate_tasks
-from builder.verify import ELF_PROPERTIES, VerifyPolicy, Waiver
+from builder.verify import ELF_PROPERTIES, IMAGE_CHECKS, VerifyPolicy, Waiver
 
 CONFIG_NAME = "build-image.yaml"
 
@@ -37,6 +37,15 @@ DEFAULT_OTP_WITHOUT = (
 )
 DEFAULT_DIST_PORT = 24369
 DEFAULT_SOURCE_DATE_EPOCH = 1_704_067_200  # 2024-01-01: any fixed instant keeps builds reproducible
+# The run-time base's libraries are Debian's builds, not ours: bookworm links
+# them with -z relro but not -z now, and the loader and glibc's stub libraries
+# have no stack protector.  Every report shows these waivers and this reason.
+BASE_LIBRARY_WAIVERS = tuple(
+    Waiver(path=path, properties=frozenset({"relro", "stack-protector", "fortify"}),
+           reason="Debian bookworm's build of the run-time base library (relro without BIND_NOW, "
+                  "glibc internals without the stack protector); build-image does not compile it")
+    for path in ("/lib/x86_64-linux-gnu/*", "/usr/lib/x86_64-linux-gnu/libstdc++.so.*")
+)
 SHA256 = re.compile(r"[0-9a-f]{64}")
 VERSION = re.compile(r"\d+(\.\d+){1,3}(-rc\d+)?")
 RELEASE_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -243,14 +252,15 @@ def _verify(section: "_Section", verbs: tuple[str, ...]) -> VerifyPolicy:
     waivers = tuple(_waiver(_Section(w, f"{section.where}waivers[{i}].", section.file))
                     for i, w in enumerate(section.list("waivers")))
     section.finish()
-    return VerifyPolicy(required=frozenset(required), waivers=waivers, verbs=verbs)
+    return VerifyPolicy(required=frozenset(required), waivers=BASE_LIBRARY_WAIVERS + waivers, verbs=verbs)
 
 
 def _waiver(section: "_Section") -> Waiver:
     properties = section.list("properties", default=["*"])
+    known = sorted({*ELF_PROPERTIES, *IMAGE_CHECKS})
     for i, prop in enumerate(properties):
-        if prop != "*" and prop not in ELF_PROPERTIES:
-            section.fail(f"properties[{i}]", prop, f"\"*\" or one of {', '.join(sorted(ELF_PROPERTIES))}")
+        if prop != "*" and prop not in known:
+            section.fail(f"properties[{i}]", prop, f"\"*\" or one of {', '.join(known)}" + _did_you_mean(prop, known))
     waiver = Waiver(
         path=section.text("path", pattern=re.compile(r"/\S*"), allowed="an absolute path or glob in the image"),
         properties=frozenset(properties),

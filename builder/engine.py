@@ -85,8 +85,9 @@ class Engine:
     def load_image(self, archive: Path) -> None:
         """Load a ``docker save``-format archive written by the assembler."""
         with archive.open("rb") as data:
-            for _event in self._api.load_image(data):
-                pass
+            for event in self._api.load_image(data):
+                if "error" in event:
+                    raise BuildFailed(f"the engine refused the assembled image: {event['error']}")
 
     def import_rootfs(self, tarball: Path, repository: str, tag: str) -> str:
         """Import a root-filesystem tarball as an image; return its ID."""

@@ -24,8 +24,12 @@ BUILDER_PACKAGES = (
 )
 # What the BEAM needs at run time (design notes: "runtime base").
 RUNTIME_PACKAGES = (
-    "base-files", "ca-certificates", "libc6", "libgcc-s1", "libstdc++6", "netbase",
-    "tzdata", "zlib1g",
+    "base-files", "ca-certificates", "libc6", "libgcc-s1", "libstdc++6", "netbase", "tzdata",
+)
+# glibc libraries no BEAM links: debugging aids and legacy NSS/RPC.
+UNUSED_LIBRARIES = (
+    "libBrokenLocale.so.1", "libanl.so.1", "libc_malloc_debug.so.0", "libmemusage.so", "libmvec.so.1",
+    "libnsl.so.1", "libnss_compat.so.2", "libnss_hesiod.so.2", "libpcprofile.so", "libthread_db.so.1",
 )
 # The app's own build directories never enter the build context.
 APP_EXCLUDES = frozenset({"_build", "deps", ".git", ".elixir_ls", "node_modules", ".build-image"})
@@ -75,14 +79,16 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan
     """Derive every stage, its inputs and its content-addressed image tag."""
     base = _bootstrap(config)
     flags = {"cflags": " ".join(config.hardening.cflags), "ldflags": " ".join(config.hardening.ldflags)}
+    shared_ldflags = " ".join(f for f in config.hardening.ldflags if f != "-pie")
     epoch = {"source_date_epoch": config.source_date_epoch}
     runtime = _stage("runtime", "distroless run-time root filesystem", base.image,
-                     {"packages": list(RUNTIME_PACKAGES), **epoch}, {})
+                     {"packages": list(RUNTIME_PACKAGES), "unused_libraries": list(UNUSED_LIBRARIES),
+                      **epoch}, {})
     otp_stage = _stage(
         "otp", f"Erlang/OTP {otp.version}, hardened", base.image,
         {"otp_version": otp.version, "tarball": otp.path.name, "sha256": otp.sha256,
          "without": sorted(config.otp.without), "patches": [p.name for p in config.otp.patches],
-         **flags, **epoch},
+         "ded_ldflags": shared_ldflags, **flags, **epoch},
         {otp.path.name: otp.path, **{f"patches/{p.name}": p for p in config.otp.patches}},
     )
     elixir_stage = _stage(

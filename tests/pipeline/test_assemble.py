@@ -116,3 +116,12 @@ def test_absolute_symlinks_inside_a_root_filesystem_are_fine() -> None:
     info = tarfile.TarInfo("lib64/ld-linux-x86-64.so.2")
     info.type, info.linkname = tarfile.SYMTYPE, "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
     assemble._vet(info, info.name, "stage")
+
+
+def test_hardlinks_follow_their_target_so_the_engine_can_make_them() -> None:
+    link = tarfile.TarInfo("app/bin/check")
+    link.type, link.linkname = tarfile.LNKTYPE, "app/bin/server"
+    layer = assemble._layer([assemble.Entry(link), entry("app/bin/server"), entry("app/bin/zz")],
+                            epoch=1_000, keep_owner=False)
+    names = [m.name for m in tarfile.open(fileobj=io.BytesIO(layer)).getmembers()]
+    assert names == ["app/bin/server", "app/bin/check", "app/bin/zz"]
