@@ -16,6 +16,16 @@ test-unit:
 test-integration:
     python3 -m pytest -m docker
 
+# Launcher tests against its ASan+UBSan build
+test-launcher-asan:
+    LAUNCHER_SANITIZE=1 python3 -m pytest -q tests/launcher
+
+# Short libFuzzer run over the start_erl.data parser and command dispatch
+fuzz-launcher seconds="30":
+    mkdir -p build/fuzz/corpus
+    make -s -C launcher fuzz CC=clang-14 OUT="$PWD/build/fuzz/fuzz_launcher"
+    build/fuzz/fuzz_launcher -max_total_time={{seconds}} build/fuzz/corpus launcher/fuzz/seeds
+
 # Benchmarks: print figures (no assertions)
 bench:
     python3 bench/launcher.py

@@ -180,9 +180,12 @@ def _add_dist_certs(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_dist_certs(args: argparse.Namespace) -> int:
+    import os
+
     from builder.certs import write_dist_certs
 
-    for path in write_dist_certs(args.directory, args.nodes or ["node"], force=args.force):
+    for path in write_dist_certs(args.directory, args.nodes or ["node"], force=args.force,
+                                 owner=(65532, 65532) if os.geteuid() == 0 else None):
         print(path)
     return 0
 
@@ -200,6 +203,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
                          help="a node's certificate directory (see dist-certs)")
     command.add_argument("-p", "--publish", type=int, metavar="PORT",
                          help="publish the app's HTTP port on the host")
+    command.add_argument("--cookie-env", default="RELEASE_COOKIE", metavar="NAME",
+                         help="the environment variable holding the cookie (default: RELEASE_COOKIE)")
     command.add_argument("--print", action="store_true", dest="print_only",
                          help="print the docker run command instead of running it")
 
@@ -208,12 +213,12 @@ def _run_run(args: argparse.Namespace) -> int:
     import os
     import shlex
 
-    from builder.run import docker_run_argv
+    from builder.run import docker_run_argv, docker_run_env
 
     config = config_module.load(args.config)
-    argv = docker_run_argv(config.tag, args.certs.resolve(), publish=args.publish)
+    argv = docker_run_argv(config.tag, args.certs, publish=args.publish)
     if args.print_only:
         print(shlex.join(argv))
         return 0
-    os.execvp(argv[0], argv)
+    os.execvpe(argv[0], argv, docker_run_env(os.environ, args.cookie_env))
     return 127

@@ -132,3 +132,8 @@ def test_config_objects_are_frozen(tmp_path: Path) -> None:
     loaded = config.load(write(tmp_path, minimal()))
     with pytest.raises(AttributeError):
         loaded.release = "other"  # type: ignore[misc]
+
+
+def test_release_name_cannot_be_a_launcher_command(tmp_path: Path) -> None:
+    message = error_of(tmp_path, minimal(release="check", launcher={"tasks": {"check": "A.b()"}}))
+    assert "release: 'check' is not allowed" in message

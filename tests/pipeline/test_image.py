@@ -70,7 +70,8 @@ def test_the_image_serves_http_through_the_launcher(client, example_image: str, 
 @pytest.mark.parametrize(("verb", "status"), [("check", 0), ("fail", 3)])
 def test_each_verb_exits_with_its_status(client, example_image: str, certs: Path, verb: str,
                                          status: int) -> None:
-    container = client.containers.run(example_image, command=[verb], detach=True, **run_args(certs))
+    container = client.containers.run(example_image, entrypoint=["/app/bin/hello"], command=[verb],
+                                      detach=True, **run_args(certs))
     try:
         assert container.wait(timeout=120)["StatusCode"] == status
     finally:

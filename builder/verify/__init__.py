@@ -1,0 +1,77 @@
+"""Prove an image is what it claims: hardened ELFs, no shell, non-root, no secrets.
+
+``verify_image`` reads the image back through the engine (never trusting the
+build that produced it), applies the policy and returns a :class:`Report`.
+``build-image build`` calls it last; ``build-image verify IMAGE`` calls it on
+any local image.  The JSON schema of the report is in ``README.md`` here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from builder.engine import Engine, as_file
+from builder.verify.checks import elf_findings, image_findings, shell_call_notes
+from builder.verify.imagefs import ImageContents, read_image
+from builder.verify.policy import (
+    DEFAULT_REQUIRED,
+    ELF_PROPERTIES,
+    IMAGE_CHECKS,
+    VerifyPolicy,
+    Waiver,
+)
+from builder.verify.report import SCHEMA, Finding, Note, Report, Waived
+
+__all__ = [
+    "DEFAULT_REQUIRED",
+    "ELF_PROPERTIES",
+    "IMAGE_CHECKS",
+    "SCHEMA",
+    "Finding",
+    "Note",
+    "Report",
+    "VerifyPolicy",
+    "Waiver",
+    "check_contents",
+    "read_from_engine",
+    "verify_image",
+]
+
+
+def verify_image(engine: Engine, image: str, policy: VerifyPolicy) -> Report:
+    """Export ``image`` from the engine, read it safely and check ``policy``.
+
+    Raises :class:`builder.errors.ImageUnreadable` when the image is missing,
+    corrupt or hostile; a readable image always yields a report.
+    """
+    return check_contents(image, read_from_engine(engine, image), policy)
+
+
+def read_from_engine(engine: Engine, image: str, dump_dir: Path | None = None) -> ImageContents:
+    """Export ``image`` and read its final filesystem (optionally dumping its ELF files)."""
+    with as_file(engine.save_image(image)) as stream:
+        return read_image(stream, image, dump_dir)
+
+
+def check_contents(image: str, contents: ImageContents, policy: VerifyPolicy) -> Report:
+    """Apply ``policy`` to an image already read; split findings into violations and waivers."""
+    elf, notes, rows = elf_findings(contents, policy)
+    violations: list[Finding] = []
+    waived: list[Waived] = []
+    for finding in [*elf, *image_findings(contents, policy)]:
+        waiver = policy.waiver_for(finding.path, finding.check)
+        if waiver is None:
+            violations.append(finding)
+        else:
+            waived.append(Waived(finding, waiver))
+    return Report(
+        image=image,
+        policy=policy,
+        violations=tuple(violations),
+        waived=tuple(waived),
+        notes=tuple([*notes, *shell_call_notes(contents, policy)]),
+        elves=tuple(rows),
+        file_count=len(contents.files),
+        layer_count=contents.layer_count,
+        bytes_read=contents.bytes_read,
+    )

@@ -1,0 +1,103 @@
+"""What the verifier requires, and the written exceptions to it.
+
+The policy is data: ``config.py`` builds it from ``build-image.yaml``::
+
+    verify:
+      require: [pie, relro, stack-protector, fortify, nx-stack, no-rpath]
+      waivers:
+        - path: /usr/lib/x86_64-linux-gnu/libgcc_s.so.1
+          properties: [relro, stack-protector, fortify]
+          reason: Debian builds libgcc without -z now or -fstack-protector
+
+``required`` names ELF properties (:data:`ELF_PROPERTIES`).  The image checks
+(:data:`IMAGE_CHECKS`) always run; a waiver can excuse a named path from any
+property or image check, and its reason is printed next to what it excuses so
+an exception is never silent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from builder.errors import ConfigError
+from builder.verify.elf import CET, FORTIFY, NO_RPATH, NX_STACK, PIE, RELRO, STACK_PROTECTOR
+
+#: ELF properties judged on every executable and shared object, with what each means.
+ELF_PROPERTIES: dict[str, str] = {
+    PIE: "position independent: ET_DYN (PIE executable or shared object), no text relocations",
+    RELRO: "full RELRO: PT_GNU_RELRO and BIND_NOW (-z relro -z now)",
+    STACK_PROTECTOR: "imports __stack_chk_fail/__stack_chk_guard (or is the C library that defines it)",
+    FORTIFY: "imports glibc *_chk functions (-D_FORTIFY_SOURCE); nothing fortifiable is not a failure",
+    NX_STACK: "PT_GNU_STACK present and not executable",
+    NO_RPATH: "no DT_RPATH or DT_RUNPATH",
+    CET: "IBT and SHSTK in .note.gnu.property (informational unless required)",
+}
+
+#: Required unless build-image.yaml says otherwise: everything but CET, which
+#: Debian 12's C start files drop from every linked program.
+DEFAULT_REQUIRED: frozenset[str] = frozenset(ELF_PROPERTIES) - {CET}
+
+#: Image-wide checks (always on; waivable per path).
+IMAGE_CHECKS: dict[str, str] = {
+    "readable-elf": "every file with the ELF magic parses as ELF (a corrupt one cannot be judged)",
+    "no-shell": "no shell or interpreter (by name, by embedded interpreter library, or a #! script)",
+    "run-user": "the image's USER is numeric, not root, and the configured run user",
+    "entrypoint": "the image's ENTRYPOINT is exactly the launcher and the launcher is an ELF file",
+    "hardlinked-entrypoints": "the launcher and every verb are hardlinks of one inode",
+    "no-setuid": "no setuid or setgid files",
+    "no-world-writable": "no world-writable files or directories (sticky /tmp excepted)",
+    "read-only-app": "nothing under the app root is owned by, or group-writable for, the run user",
+    "no-cookie": "no releases/COOKIE or .erlang.cookie in any layer, even one a later layer deletes",
+    "no-private-key": "no PEM private key in any layer, even one a later layer deletes",
+    "empty-dist-certs": "the certificate mount point <app>/dist-certs is empty",
+}
+
+WILDCARD = "*"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A written exception: ``properties`` do not count as violations on ``path``.
+
+    ``path`` is a glob on the absolute image path (``fnmatch`` rules, so ``*``
+    also crosses ``/``); ``properties`` holds names from :data:`ELF_PROPERTIES`
+    or :data:`IMAGE_CHECKS`, or ``"*"``.
+    """
+
+    path: str
+    properties: frozenset[str]
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ConfigError(f"verify waiver for {self.path!r} has no reason",
+                              hint="say why the exception is safe; the reason is printed in every report")
+        unknown = self.properties - set(ELF_PROPERTIES) - set(IMAGE_CHECKS) - {WILDCARD}
+        if unknown:
+            raise ConfigError(f"verify waiver for {self.path!r} names unknown properties {sorted(unknown)}",
+                              hint=f"use {sorted([*ELF_PROPERTIES, *IMAGE_CHECKS])} or '*'")
+
+    def covers(self, path: str, prop: str) -> bool:
+        return (WILDCARD in self.properties or prop in self.properties) and fnmatch.fnmatchcase(path, self.path)
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """Everything ``verify_image`` checks against; the defaults are the safe ones."""
+
+    required: frozenset[str] = DEFAULT_REQUIRED
+    waivers: tuple[Waiver, ...] = ()
+    run_user: int = 65532
+    entrypoint: str = "/app/bin/server"
+    app_root: str = "/app"
+    verbs: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        unknown = self.required - set(ELF_PROPERTIES)
+        if unknown:
+            raise ConfigError(f"verify.require names unknown properties {sorted(unknown)}",
+                              hint=f"known ELF properties: {sorted(ELF_PROPERTIES)}")
+
+    def waiver_for(self, path: str, prop: str) -> Waiver | None:
+        return next((w for w in self.waivers if w.covers(path, prop)), None)

@@ -1,0 +1,116 @@
+defmodule Hello.HTTP do
+  @moduledoc """
+  A deliberately tiny HTTP/1.1 server on :gen_tcp (no hex deps): the image
+  tests need an endpoint that proves the release booted and shows which nodes
+  it is connected to, and nothing more.
+
+  Routes: `GET /` (text "hello"), `GET /health`, `GET /nodes` (JSON with this
+  node's name and `Node.list()`). Every response closes the connection.
+  """
+  use Task, restart: :permanent
+  require Logger
+
+  @read_timeout 5_000
+
+  def start_link(port) do
+    Task.start_link(__MODULE__, :listen, [port])
+  end
+
+  @doc false
+  def listen(port) do
+    {:ok, socket} =
+      :gen_tcp.listen(port, [:binary, packet: :http_bin, active: false, reuseaddr: true])
+
+    Logger.info("hello: serving HTTP on port #{port}")
+    accept_loop(socket)
+  end
+
+  defp accept_loop(socket) do
+    {:ok, client} = :gen_tcp.accept(socket)
+
+    {:ok, pid} = Task.Supervisor.start_child(Hello.ConnectionSupervisor, fn -> serve(client) end)
+
+    # The handler waits for :handed_over, so it cannot close the socket before
+    # ownership moves (controlling_process/2 would then fail with :closed).
+    :ok = :gen_tcp.controlling_process(client, pid)
+    send(pid, :handed_over)
+    accept_loop(socket)
+  end
+
+  defp serve(client) do
+    receive do
+      :handed_over -> :ok
+    end
+
+    response =
+      case read_request(client) do
+        {:ok, method, path} -> route(method, path)
+        :error -> respond(400, "text/plain", "bad request\n")
+      end
+
+    :gen_tcp.send(client, response)
+    :gen_tcp.close(client)
+  end
+
+  defp read_request(client) do
+    with {:ok, {:http_request, method, {:abs_path, path}, _version}} <-
+           :gen_tcp.recv(client, 0, @read_timeout),
+         :ok <- skip_headers(client) do
+      {:ok, method, path}
+    else
+      _ -> :error
+    end
+  end
+
+  defp skip_headers(client) do
+    case :gen_tcp.recv(client, 0, @read_timeout) do
+      {:ok, {:http_header, _, _, _, _}} -> skip_headers(client)
+      {:ok, :http_eoh} -> :ok
+      _ -> :error
+    end
+  end
+
+  defp route(:GET, "/"), do: respond(200, "text/plain", "hello\n")
+  defp route(:GET, "/health"), do: respond(200, "text/plain", "ok\n")
+  defp route(:GET, "/nodes"), do: respond(200, "application/json", nodes_json())
+  defp route(:GET, _path), do: respond(404, "text/plain", "not found\n")
+  defp route(_method, _path), do: respond(405, "text/plain", "method not allowed\n")
+
+  @doc "This node and the nodes it is connected to, as a JSON object."
+  def nodes_json do
+    peers = Enum.map_join(Enum.sort(Node.list()), ",", &json_string/1)
+    ~s({"node":#{json_string(node())},"nodes":[#{peers}]}) <> "\n"
+  end
+
+  # Node names are atoms the operator chose; escape them properly anyway.
+  defp json_string(atom) when is_atom(atom), do: json_string(Atom.to_string(atom))
+
+  defp json_string(text) when is_binary(text) do
+    escaped =
+      for <<char::utf8 <- text>>, into: "" do
+        case char do
+          ?" -> "\\\""
+          ?\\ -> "\\\\"
+          c when c < 0x20 -> "\\u" <> String.pad_leading(Integer.to_string(c, 16), 4, "0")
+          c -> <<c::utf8>>
+        end
+      end
+
+    ~s("#{escaped}")
+  end
+
+  defp respond(status, content_type, body) do
+    [
+      "HTTP/1.1 #{status} #{reason(status)}\r\n",
+      "content-type: #{content_type}\r\n",
+      "content-length: #{byte_size(body)}\r\n",
+      "connection: close\r\n\r\n",
+      body
+    ]
+  end
+
+  defp reason(200), do: "OK"
+  defp reason(400), do: "Bad Request"
+  defp reason(404), do: "Not Found"
+  defp reason(405), do: "Method Not Allowed"
+end

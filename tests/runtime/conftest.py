@@ -1,0 +1,99 @@
+"""Fixtures for the runtime tests: one private network, one CA, real containers.
+
+Every container and the network are removed at the end, also when a test
+fails; containers carry the label ``build-image.test=runtime`` so a crashed
+run can be cleaned with ``docker rm -f $(docker ps -aq -f label=build-image.test=runtime)``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.certs import write_dist_certs, write_foreign_node
+from builder.engine import Engine
+from runtime_support import Node, NodeSpec, PrivateNetwork, create_network, remove, remove_network, start
+
+CONTAINER_USER = (65532, 65532)
+CLUSTER_NODES = ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8")
+INTRUDERS = ("intruder-tls", "intruder-plain")
+
+
+@pytest.fixture(scope="session")
+def docker_client(engine: Engine) -> docker.DockerClient:
+    """The SDK client (tests may use it directly); ``engine`` fails clearly without a daemon."""
+    return docker.from_env(timeout=120)
+
+
+@pytest.fixture(scope="session")
+def dist_network(docker_client: docker.DockerClient) -> Iterator[PrivateNetwork]:
+    network = create_network(docker_client)
+    try:
+        yield network
+    finally:
+        remove_network(network)
+
+
+@pytest.fixture(scope="session")
+def node_ips(dist_network: PrivateNetwork) -> dict[str, str]:
+    """A fixed address per certificate set, known before any container starts."""
+    return {name: dist_network.allocate() for name in CLUSTER_NODES + INTRUDERS}
+
+
+@pytest.fixture(scope="session")
+def cluster_certs(tmp_path_factory: pytest.TempPathFactory, node_ips: dict[str, str]) -> Path:
+    """One development CA and a certificate set per node, readable by the container user."""
+    root = tmp_path_factory.mktemp("dist-certs") / "cluster"
+    write_dist_certs(root, [f"{name}={node_ips[name]}" for name in CLUSTER_NODES], owner=CONTAINER_USER)
+    return root
+
+
+@pytest.fixture(scope="session")
+def foreign_certs(tmp_path_factory: pytest.TempPathFactory, cluster_certs: Path,
+                  node_ips: dict[str, str]) -> Path:
+    """An intruder's set: trusts the cluster CA, signed by another CA."""
+    root = tmp_path_factory.mktemp("foreign-certs") / "intruder"
+    write_foreign_node(root, f"x={node_ips['intruder-tls']}", cluster_certs / "ca" / "ca-cert.pem",
+                       owner=CONTAINER_USER)
+    return root / "x"
+
+
+@pytest.fixture(scope="session")
+def cookie() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@contextmanager
+def _containers(client: docker.DockerClient, network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
+    started: list[Node] = []
+
+    def _run(spec: NodeSpec) -> Node:
+        node = start(client, network, spec)
+        started.append(node)
+        return node
+
+    try:
+        yield _run
+    finally:
+        for node in started:
+            remove(node)
+
+
+@pytest.fixture
+def run_node(docker_client: docker.DockerClient, dist_network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
+    """Start containers for one test; all are removed afterwards, pass or fail."""
+    with _containers(docker_client, dist_network) as run:
+        yield run
+
+
+@pytest.fixture(scope="module")
+def run_module_node(docker_client: docker.DockerClient,
+                    dist_network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
+    """Like ``run_node`` for containers a module's tests share (a cluster)."""
+    with _containers(docker_client, dist_network) as run:
+        yield run
