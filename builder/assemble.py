@@ -61,8 +61,10 @@ def assemble(engine: Engine, plan: Plan) -> AssembledImage:
     release = _read_tree(engine, plan.stage("release").image, "/release", "release")
     app_version, erts_version = _release_versions(release)
     labels = _labels(plan, app_version, erts_version, _build_info(engine, plan.stage("otp").image))
+    # The assembler's own code is an input too: a changed rule means a new image.
+    assembler = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     labels[f"{LABEL}.inputs"] = hashlib.sha256(
-        json.dumps([stage_ids, labels], sort_keys=True).encode()).hexdigest()
+        json.dumps([stage_ids, labels, assembler], sort_keys=True).encode()).hexdigest()
     existing = engine.image_facts(config.tag)
     if existing is not None and existing.labels.get(f"{LABEL}.inputs") == labels[f"{LABEL}.inputs"]:
         return AssembledImage(config.tag, existing.id, existing.labels)

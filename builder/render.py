@@ -22,6 +22,11 @@ from builder.resources import dockerfiles_dir
 from builder.tasks import render_task_header
 
 
+# Context files get one fixed time, not 0: build tools such as mix treat a
+# missing target as dated 1970-01-01 and skip sources that are "not newer".
+CONTEXT_MTIME = 946_684_800  # 2000-01-01T00:00:00Z
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(dockerfiles_dir())),
@@ -50,6 +55,7 @@ def context_archive(stage: Stage) -> IO[bytes]:
             data = content.read_bytes() if isinstance(content, Path) else content
             info = tarfile.TarInfo(name)
             info.size = len(data)
+            info.mtime = CONTEXT_MTIME
             info.mode = 0o755 if isinstance(content, Path) and content.stat().st_mode & 0o111 else 0o644
             archive.addfile(info, io.BytesIO(data))
     buffer.seek(0)

@@ -106,3 +106,9 @@ def test_render_writes_every_stage_and_the_plan(inputs, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "5-launcher" / "tasks.h").is_file()
     assert (tmp_path / "out" / "4-release" / "app" / "mix.exs").is_file()
     assert '"image": "hello:latest"' in (tmp_path / "out" / "plan.json").read_text()
+
+
+def test_context_files_are_dated_after_1970_so_build_tools_see_them_as_new(inputs) -> None:
+    plan = make_plan(*inputs)
+    members = tarfile.open(fileobj=context_archive(plan.stage("release"))).getmembers()
+    assert members and all(m.mtime > 0 for m in members)
