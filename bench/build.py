@@ -23,9 +23,10 @@ from pathlib import Path
 
 from builder import config as config_module
 from builder.build import Progress
-from builder.debian import bootstrap_rootfs, host_mirror
+from builder.debian import host_mirror
 from builder.engine import Engine
 from builder.pipeline import build, prepare
+from builder.runner import run
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "hello" / "build-image.yaml"
@@ -69,15 +70,18 @@ def reference_size(engine: Engine, config: config_module.Config) -> int:
     if not engine.has_image(SLIM_TAG):
         with tempfile.TemporaryDirectory() as work:
             tarball = Path(work) / "slim.tar"
-            bootstrap_rootfs(host_mirror(config.bases.mirror), config.bases.debian_suite, (),
-                             tarball, config.source_date_epoch)
+            suite = config.bases.debian_suite
+            # What makes debian:<suite>-slim slim: no docs, manuals or translations.
+            slim = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "info", "locale", "lintian")]
+            run(["mmdebstrap", "--variant=apt", "--mode=root", "--format=tar", *slim, suite, tarball,
+                 *host_mirror(config.bases.mirror).lines(suite)])
             engine.import_rootfs(tarball, *SLIM_TAG.split(":"))
     release = prepare(config, Progress(0, out=io.StringIO())).plan.stage("release").image
     dockerfile = (
         f"FROM {release} AS release\n"
         f"FROM {SLIM_TAG}\n"
         f"RUN apt-get update && apt-get install -y --no-install-recommends {REFERENCE_PACKAGES}"
-        " && rm -rf /var/lib/apt/lists/*\n"
+        " && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n"
         "COPY --from=release /release /app\n"
         f'CMD ["/app/bin/{config.release}", "start"]\n'
     )

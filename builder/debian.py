@@ -200,16 +200,17 @@ def fetch_orig_tarball(mirror: Mirror, suite: str, package: str, upstream_versio
 
 
 def bootstrap_rootfs(mirror: Mirror, suite: str, packages: Sequence[str], out: Path,
-                     source_date_epoch: int) -> None:
+                     source_date_epoch: int, keep_apt_lists: bool = True) -> None:
     """``mmdebstrap`` a root filesystem tarball with ``packages`` installed.
 
-    apt's package lists are kept so later stages can ``apt-get download`` the
-    run-time packages at exactly the versions this bootstrap saw.
+    apt's package lists are kept by default so later stages can ``apt-get
+    download`` the run-time packages at exactly the versions this bootstrap saw.
     """
+    include = [f"--include={','.join(sorted(packages))}"] if packages else []
+    keep = ["--skip=cleanup/apt/lists"] if keep_apt_lists else []
     run(
-        ["mmdebstrap", "--variant=apt", "--mode=root", "--format=tar",
-         f"--include={','.join(sorted(packages))}",
-         "--skip=cleanup/apt/lists", "--aptopt=Acquire::Retries \"3\"",
+        ["mmdebstrap", "--variant=apt", "--mode=root", "--format=tar", *include, *keep,
+         "--aptopt=Acquire::Retries \"3\"",
          suite, out, *mirror.lines(suite)],
         env=_env_with(SOURCE_DATE_EPOCH=str(source_date_epoch)),
     )

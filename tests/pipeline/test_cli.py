@@ -35,42 +35,36 @@ def test_a_bad_config_is_exit_3_naming_the_field(tmp_path: Path, capsys: pytest.
     assert not (tmp_path / "out").exists()
 
 
-def test_a_wrong_checksum_stops_before_anything_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def write_project(tmp_path: Path, otp_sha256: str | None = None) -> tuple[Path, str]:
+    """A project whose OTP and Elixir sources are one small local tarball; returns (config, its sha256)."""
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "mix.exs").write_text("defmodule A.MixProject do end\n")
-    tarball = tmp_path / "otp.tar.gz"
+    tarball = tmp_path / "src.tar.gz"
     with tarfile.open(tarball, "w:gz") as archive:
-        archive.add(tmp_path / "app" / "mix.exs", arcname="otp/README")
+        archive.add(tmp_path / "app" / "mix.exs", arcname="src/README")
     actual = hashlib.sha256(tarball.read_bytes()).hexdigest()
     config = tmp_path / "build-image.yaml"
     config.write_text(yaml.safe_dump({
         "release": "a", "app": "app",
-        "otp": {"version": "27.3.4.1", "path": "otp.tar.gz", "sha256": "e" * 64},
-        "elixir": {"version": "1.18.3", "path": "otp.tar.gz", "sha256": actual},
+        "otp": {"version": "27.3.4.1", "path": "src.tar.gz", "sha256": otp_sha256 or actual},
+        "elixir": {"version": "1.18.3", "path": "src.tar.gz", "sha256": actual},
     }))
+    return config, actual
+
+
+def test_a_wrong_checksum_stops_before_anything_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    config, actual = write_project(tmp_path, otp_sha256="e" * 64)
     assert main(["render", "-c", str(config), "-o", str(tmp_path / "out")]) == 4
     err = capsys.readouterr().err
     assert f"expected sha256 {'e' * 64}" in err and f"actual   sha256 {actual}" in err
     assert not (tmp_path / "out").exists()
 
 
-def test_render_writes_the_plan_without_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_writes_the_plan_without_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    (tmp_path / "app").mkdir()
-    (tmp_path / "app" / "mix.exs").write_text("defmodule A.MixProject do end\n")
-    tarball = tmp_path / "src.tar.gz"
-    with tarfile.open(tarball, "w:gz") as archive:
-        archive.add(tmp_path / "app" / "mix.exs", arcname="src/README")
-    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    config = tmp_path / "build-image.yaml"
-    config.write_text(yaml.safe_dump({
-        "release": "a", "app": "app",
-        "otp": {"version": "27.3.4.1", "path": "src.tar.gz", "sha256": digest},
-        "elixir": {"version": "1.18.3", "path": "src.tar.gz", "sha256": digest},
-    }))
+    config, _ = write_project(tmp_path)
     assert main(["render", "-c", str(config), "-o", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "2-otp" / "Dockerfile").read_text().startswith("# Erlang/OTP 27.3.4.1")
     assert (tmp_path / "out" / "plan.json").is_file()
