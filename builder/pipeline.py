@@ -41,8 +41,8 @@ def prepare(config: Config, progress: Progress) -> Prepared:
 
 def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:
     """Build every stage, assemble the final image and (by default) verify it."""
+    engine = Engine.connect()  # a missing daemon is reported before any download
     prepared = prepare(config, progress)
-    engine = Engine.connect()
     build_all(engine, prepared.plan, prepared.mirror, progress)
     started = progress.begin("assemble", f"final image {config.tag}")
     image = assemble(engine, prepared.plan)
