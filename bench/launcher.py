@@ -6,7 +6,8 @@ exits at once, then times, many times each:
 
 * the stock chain: ``bin/<app> start`` (sh → releases/<vsn>/elixir → erl);
 * the launcher (``bin/server``), EPMD-less, and with a native epmd pre-start
-  (``epmd`` replaced by the same instant-exit program).
+  (``epmd`` replaced by a program that exits at once and stamps nothing: a
+  stamp written by it would be file I/O no real epmd does).
 
 Each sample is the gap between the moment just before ``posix_spawn`` and the
 first instruction of the fake erlexec's ``main``.  That gap also holds the
@@ -51,6 +52,8 @@ int main(void) {
 }
 """
 
+_FAKE_EPMD_C = "int main(void) { return 0; }\n"
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -74,13 +77,13 @@ def build_release(work: Path) -> Path:
 
 
 def install_fakes(release: Path, work: Path) -> None:
-    """Replace erlexec and epmd with a program that stamps the time and exits."""
-    source = work / "fake_erlexec.c"
-    source.write_text(_FAKE_ERLEXEC_C)
-    fake = work / "fake_erlexec"
-    run(["gcc", "-O2", "-static", str(source), "-o", str(fake)])
+    """Replace erlexec with a program that stamps the time, epmd with one that just exits."""
     (erts_bin,) = release.glob("erts-*/bin")
-    for name in ("erlexec", "epmd"):
+    for name, code in (("erlexec", _FAKE_ERLEXEC_C), ("epmd", _FAKE_EPMD_C)):
+        source = work / f"fake_{name}.c"
+        source.write_text(code)
+        fake = work / f"fake_{name}"
+        run(["gcc", "-O2", "-static", str(source), "-o", str(fake)])
         target = erts_bin / name
         target.unlink()
         shutil.copy2(fake, target)

@@ -89,21 +89,31 @@ static const char *prog = LAUNCHER_RELEASE_NAME;
 static char private_dir[PATH_MAX];
 static int private_dir_made;
 
+/* Each path may be up to PATH_MAX bytes; they live packed in path_store. */
 struct release {
-    char root[PATH_MAX];
+    const char *root;
     struct start_erl_data versions;
-    char bindir[PATH_MAX];
-    char erlexec[PATH_MAX];
-    char epmd[PATH_MAX];
-    char rel_dir[PATH_MAX];
-    char sys_config_base[PATH_MAX]; /* without ".config", as -config wants it */
-    char sys_config_file[PATH_MAX];
-    char vm_args[PATH_MAX];
-    char boot[PATH_MAX];
-    char lib[PATH_MAX];
-    char tls_optfile[PATH_MAX];
-    char tmp_default[PATH_MAX];
+    const char *bindir;
+    const char *erlexec;
+    const char *epmd;
+    const char *rel_dir;
+    const char *sys_config_base; /* without ".config", as -config wants it */
+    const char *sys_config_file;
+    const char *vm_args;
+    const char *boot;
+    const char *lib;
+    const char *tls_optfile;
+    const char *tmp_default;
 };
+
+/*
+ * Room for every path of struct release at its full PATH_MAX, but filled
+ * end to end: the short real paths then share a page or two, where one
+ * PATH_MAX array per path costs a page fault each (measurable at start-up).
+ */
+#define RELEASE_PATHS 12
+static char path_store[RELEASE_PATHS * PATH_MAX];
+static size_t path_store_used;
 
 static void remove_private_dir(void);
 
@@ -139,13 +149,10 @@ __attribute__((noreturn, format(printf, 2, 3))) static void die(int code, const 
 }
 
 /* Formats into a fixed buffer; a path that does not fit is fatal, never cut. */
-__attribute__((format(printf, 3, 4))) static void compose(char *dst, size_t cap, const char *fmt,
-                                                          ...)
+__attribute__((format(printf, 3, 0))) static size_t vcompose(char *dst, size_t cap,
+                                                             const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(dst, cap, fmt, ap);
-    va_end(ap);
     if (n < 0)
         die(EXIT_INTERNAL, "cannot format a path (%s)", strerror(errno));
     if ((size_t)n >= cap)
@@ -153,6 +160,29 @@ __attribute__((format(printf, 3, 4))) static void compose(char *dst, size_t cap,
             "a path under the release root is longer than %zu bytes; install the release under a "
             "shorter directory",
             cap - 1);
+    return (size_t)n;
+}
+
+__attribute__((format(printf, 3, 4))) static void compose(char *dst, size_t cap, const char *fmt,
+                                                          ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vcompose(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* compose() into the next free part of path_store, with the same PATH_MAX limit. */
+__attribute__((format(printf, 1, 2))) static const char *release_path(const char *fmt, ...)
+{
+    if (sizeof path_store - path_store_used < PATH_MAX)
+        die(EXIT_INTERNAL, "more release paths than RELEASE_PATHS (%d)", RELEASE_PATHS);
+    char *dst = path_store + path_store_used;
+    va_list ap;
+    va_start(ap, fmt);
+    path_store_used += vcompose(dst, PATH_MAX, fmt, ap) + 1;
+    va_end(ap);
+    return dst;
 }
 
 /* Caller-supplied words are echoed back; keep them on one printable line. */
@@ -207,14 +237,12 @@ static void refuse_command(const struct resolution *r)
 }
 
 /* Root = two directories above the executable, found without trusting argv[0]. */
-static void find_root(char *root, size_t cap)
+static const char *find_root(void)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
-    if (n < 0) {
-        compose(root, cap, "%s", LAUNCHER_DEFAULT_ROOT);
-        return;
-    }
+    if (n < 0)
+        return release_path("%s", LAUNCHER_DEFAULT_ROOT);
     if ((size_t)n >= sizeof exe)
         die(EXIT_REFUSED,
             "the launcher's own path is longer than %zu bytes; install the release under a "
@@ -229,7 +257,7 @@ static void find_root(char *root, size_t cap)
                 exe);
         *slash = '\0';
     }
-    compose(root, cap, "%s", exe);
+    return release_path("%s", exe);
 }
 
 static void read_versions(struct release *rel)
@@ -265,17 +293,17 @@ static void read_versions(struct release *rel)
 static void compose_paths(struct release *rel, int is_server)
 {
     const char *r = rel->root;
-    compose(rel->bindir, PATH_MAX, "%s/erts-%s/bin", r, rel->versions.erts_vsn);
-    compose(rel->erlexec, PATH_MAX, "%s/erlexec", rel->bindir);
-    compose(rel->epmd, PATH_MAX, "%s/epmd", rel->bindir);
-    compose(rel->rel_dir, PATH_MAX, "%s/releases/%s", r, rel->versions.rel_vsn);
-    compose(rel->sys_config_base, PATH_MAX, "%s/sys", rel->rel_dir);
-    compose(rel->sys_config_file, PATH_MAX, "%s.config", rel->sys_config_base);
-    compose(rel->vm_args, PATH_MAX, "%s/vm.args", rel->rel_dir);
-    compose(rel->boot, PATH_MAX, "%s/%s", rel->rel_dir, is_server ? "start" : "start_clean");
-    compose(rel->lib, PATH_MAX, "%s/lib", r);
-    compose(rel->tls_optfile, PATH_MAX, "%s/dist/inet_tls.config", r);
-    compose(rel->tmp_default, PATH_MAX, "%s/tmp", r);
+    rel->bindir = release_path("%s/erts-%s/bin", r, rel->versions.erts_vsn);
+    rel->erlexec = release_path("%s/erlexec", rel->bindir);
+    rel->epmd = release_path("%s/epmd", rel->bindir);
+    rel->rel_dir = release_path("%s/releases/%s", r, rel->versions.rel_vsn);
+    rel->sys_config_base = release_path("%s/sys", rel->rel_dir);
+    rel->sys_config_file = release_path("%s.config", rel->sys_config_base);
+    rel->vm_args = release_path("%s/vm.args", rel->rel_dir);
+    rel->boot = release_path("%s/%s", rel->rel_dir, is_server ? "start" : "start_clean");
+    rel->lib = release_path("%s/lib", r);
+    rel->tls_optfile = release_path("%s/dist/inet_tls.config", r);
+    rel->tmp_default = release_path("%s/tmp", r);
 }
 
 static int env_is(const char *name, const char *value)
@@ -932,7 +960,7 @@ int main(int argc, char *argv[])
     resolve_command(argc, argv, tasks, &r);
     refuse_command(&r);
 
-    find_root(rel.root, sizeof rel.root);
+    rel.root = find_root();
     read_versions(&rel);
     compose_paths(&rel, r.kind == RESOLVED_SERVER);
     if (access(rel.erlexec, X_OK) != 0)
