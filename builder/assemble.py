@@ -52,6 +52,7 @@ class AssembledImage:
     tag: str
     id: str
     labels: dict[str, str]
+    reused: bool = False  # the engine already had it, from the same inputs
 
 
 def assemble(engine: Engine, plan: Plan) -> AssembledImage:
@@ -67,7 +68,7 @@ def assemble(engine: Engine, plan: Plan) -> AssembledImage:
         json.dumps([stage_ids, labels, assembler], sort_keys=True).encode()).hexdigest()
     existing = engine.image_facts(config.tag)
     if existing is not None and existing.labels.get(f"{LABEL}.inputs") == labels[f"{LABEL}.inputs"]:
-        return AssembledImage(config.tag, existing.id, existing.labels)
+        return AssembledImage(config.tag, existing.id, existing.labels, reused=True)
     runtime = _read_tree(engine, plan.stage("runtime").image, "/rootfs", "rootfs")
     launcher = _read_tree(engine, plan.stage("launcher").image, "/out/launcher", "")
     layers = [

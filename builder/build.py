@@ -17,7 +17,7 @@ from typing import TextIO
 
 from builder.debian import Mirror, bootstrap_rootfs
 from builder.engine import Engine
-from builder.errors import BuildFailed, ConfigError
+from builder.errors import BuildFailed
 from builder.plan import Bootstrap, Plan, Stage
 from builder.render import context_archive
 
@@ -86,10 +86,8 @@ def ensure_builder_base(engine: Engine, base: Bootstrap, mirror: Mirror, epoch: 
     started = progress.begin("builder-base", f"Debian {base.suite} with compilers (mmdebstrap)")
     if base.reference is not None:
         if not engine.has_image(base.reference):
-            raise ConfigError(
-                f"bases.builder: the engine has no image {base.reference}",
-                hint="load it (`docker load`) or remove bases.builder to bootstrap from Debian packages",
-            )
+            progress.say(f"      pulling {base.reference}")
+            engine.pull(base.reference)
         engine.tag(base.reference, *base.image.split(":", 1))
         progress.cached(base.reference)
         return

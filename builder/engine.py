@@ -17,7 +17,7 @@ from typing import IO
 import docker
 import docker.errors
 
-from builder.errors import BuildFailed, EngineUnavailable, ImageUnreadable
+from builder.errors import BuildFailed, ConfigError, EngineUnavailable, ImageUnreadable
 
 BuildEvent = Callable[[str], None]
 
@@ -96,6 +96,17 @@ class Engine:
         if facts is None:
             raise BuildFailed(f"importing {tarball} did not produce {repository}:{tag}: {result}")
         return facts.id
+
+    def pull(self, ref: str) -> None:
+        """Pull ``ref`` (pinned by digest) from its registry."""
+        try:
+            self._api.pull(ref)
+        except docker.errors.APIError as exc:
+            raise ConfigError(
+                f"cannot pull {ref}: {exc.explanation}",
+                hint="no registry reachable? `docker load` the image, or remove bases.builder "
+                     "to bootstrap the builder base from Debian packages",
+            ) from exc
 
     def tag(self, image: str, repository: str, tag: str) -> None:
         self._api.tag(image, repository, tag)

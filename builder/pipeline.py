@@ -46,7 +46,10 @@ def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:
     build_all(engine, prepared.plan, prepared.mirror, progress)
     started = progress.begin("assemble", f"final image {config.tag}")
     image = assemble(engine, prepared.plan)
-    progress.done(started, f"{image.tag} {image.id[:19]}")
+    if image.reused:
+        progress.cached(f"{image.tag} {image.id[:19]} (same inputs)")
+    else:
+        progress.done(started, f"{image.tag} {image.id[:19]}")
     report = None
     if verify:
         progress.begin("verify", "hardening, no shell, non-root, no secrets")

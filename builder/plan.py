@@ -118,8 +118,11 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan
 
 
 def _bootstrap(config: Config) -> Bootstrap:
-    key = _digest({"suite": config.bases.debian_suite, "packages": BUILDER_PACKAGES,
-                   "epoch": config.source_date_epoch})
+    inputs: dict[str, object] = {"suite": config.bases.debian_suite, "packages": BUILDER_PACKAGES,
+                                 "epoch": config.source_date_epoch}
+    if config.bases.builder is not None:
+        inputs["reference"] = config.bases.builder
+    key = _digest(inputs)
     return Bootstrap(suite=config.bases.debian_suite, packages=BUILDER_PACKAGES,
                      image=f"{TAG_PREFIX}/builder-base:{key}", reference=config.bases.builder)
 

@@ -112,3 +112,13 @@ def test_context_files_are_dated_after_1970_so_build_tools_see_them_as_new(input
     plan = make_plan(*inputs)
     members = tarfile.open(fileobj=context_archive(plan.stage("release"))).getmembers()
     assert members and all(m.mtime > 0 for m in members)
+
+
+def test_a_pinned_builder_image_gets_its_own_base_tag(inputs) -> None:
+    loaded, otp, elixir = inputs
+    pinned = dataclasses.replace(loaded, bases=dataclasses.replace(
+        loaded.bases, builder="example/builder@sha256:" + "a" * 64))
+    bootstrapped, referenced = make_plan(loaded, otp, elixir), make_plan(pinned, otp, elixir)
+    assert referenced.base.reference == "example/builder@sha256:" + "a" * 64
+    assert referenced.base.image != bootstrapped.base.image
+    assert referenced.stage("otp").image != bootstrapped.stage("otp").image
