@@ -260,28 +260,37 @@ static const char *find_root(void)
     return release_path("%s", exe);
 }
 
+/* Open a file of the release; a missing one means the image is incomplete. */
+static int open_release_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die(EXIT_REFUSED, "cannot read %s (%s); the release is incomplete: rebuild the image",
+            path, strerror(errno));
+    return fd;
+}
+
+/* One read(2), retried on EINTR; 0 at end of file, a read error refuses. */
+static size_t read_chunk(int fd, const char *path, char *buf, size_t room)
+{
+    for (;;) {
+        ssize_t got = read(fd, buf, room);
+        if (got >= 0)
+            return (size_t)got;
+        if (errno != EINTR)
+            die(EXIT_REFUSED, "cannot read %s (%s)", path, strerror(errno));
+    }
+}
+
 static void read_versions(struct release *rel)
 {
     char path[PATH_MAX];
     char buf[LAUNCHER_START_ERL_DATA_MAX + 1];
     compose(path, sizeof path, "%s/releases/start_erl.data", rel->root);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        die(EXIT_REFUSED, "cannot read %s (%s); the release is incomplete: rebuild the image",
-            path, strerror(errno));
+    int fd = open_release_file(path);
     size_t len = 0;
-    for (;;) {
-        ssize_t got = read(fd, buf + len, sizeof buf - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            die(EXIT_REFUSED, "cannot read %s (%s)", path, strerror(errno));
-        if (got == 0)
-            break;
-        len += (size_t)got;
-        if (len == sizeof buf)
-            break;
-    }
+    for (size_t got = 1; got > 0 && len < sizeof buf; len += got)
+        got = read_chunk(fd, path, buf + len, sizeof buf - len);
     close(fd);
     if (parse_start_erl_data(buf, len, &rel->versions) != 0)
         die(EXIT_REFUSED,
@@ -435,10 +444,7 @@ struct file_bytes {
 
 static void read_file(const char *path, struct file_bytes *out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        die(EXIT_REFUSED, "cannot read %s (%s); the release is incomplete: rebuild the image",
-            path, strerror(errno));
+    int fd = open_release_file(path);
     size_t cap = 8192;
     out->len = 0;
     out->data = malloc(cap);
@@ -452,14 +458,10 @@ static void read_file(const char *path, struct file_bytes *out)
                 die(EXIT_INTERNAL, "out of memory reading %s", path);
             out->data = bigger;
         }
-        ssize_t got = read(fd, out->data + out->len, cap - out->len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            die(EXIT_REFUSED, "cannot read %s (%s)", path, strerror(errno));
+        size_t got = read_chunk(fd, path, out->data + out->len, cap - out->len);
         if (got == 0)
             break;
-        out->len += (size_t)got;
+        out->len += got;
     }
     close(fd);
 }

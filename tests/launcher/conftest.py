@@ -106,6 +106,27 @@ class ReleaseTree:
     def rel_dir(self) -> Path:
         return self.root / "releases" / REL_VSN
 
+    def release_env(self, *dropped: str) -> dict[str, str]:
+        """What every command hands erlexec, as the stock scripts set it:
+        the caller's environment less the cookie (and ``dropped``) plus the
+        release variables common to ``server`` and task verbs."""
+        root = str(self.root)
+        env = {k: v for k, v in self.base_env.items() if k not in ("RELEASE_COOKIE", *dropped)}
+        env.update({
+            "ROOTDIR": root,
+            "BINDIR": str(self.bindir),
+            "EMU": "beam",
+            "PROGNAME": "erl",
+            "RELEASE_ROOT": root,
+            "RELEASE_NAME": RELEASE_NAME,
+            "RELEASE_VSN": REL_VSN,
+            "RELEASE_MODE": "embedded",
+            "RELEASE_TMP": str(self.release_tmp),
+            "RELEASE_VM_ARGS": f"{self.rel_dir}/vm.args",
+            "ERL_CRASH_DUMP_SECONDS": "0",
+        })
+        return env
+
     def link(self, name: str) -> Path:
         """Hardlink the launcher at bin/<name>: the multi-call entry points."""
         target = self.root / "bin" / name

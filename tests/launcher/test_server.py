@@ -66,33 +66,18 @@ def expected_server_argv(
 def expected_server_env(
     tree: ReleaseTree, home: str, sys_config: str
 ) -> dict[str, str]:
-    root = str(tree.root)
-    env = {k: v for k, v in tree.base_env.items() if k != "RELEASE_COOKIE"}
-    env.update(
-        {
-            "ROOTDIR": root,
-            "BINDIR": str(tree.bindir),
-            "EMU": "beam",
-            "PROGNAME": "erl",
-            "RELEASE_ROOT": root,
-            "RELEASE_NAME": RELEASE_NAME,
-            "RELEASE_VSN": REL_VSN,
-            "RELEASE_MODE": "embedded",
-            "RELEASE_TMP": str(tree.release_tmp),
-            "RELEASE_VM_ARGS": f"{root}/releases/{REL_VSN}/vm.args",
-            "RELEASE_SYS_CONFIG": sys_config,
-            "RELEASE_BOOT_SCRIPT": "start",
-            "RELEASE_COMMAND": "start",
-            "RELEASE_PROG": "server",
-            "RELEASE_DISTRIBUTION": "name",
-            "RELEASE_NODE": f"{RELEASE_NAME}@10.1.2.3",
-            "DIST_PORT": DIST_PORT,
-            "PHX_SERVER": "true",
-            "ERL_CRASH_DUMP_SECONDS": "0",
-            "HOME": home,
-        }
-    )
-    return env
+    return {
+        **tree.release_env(),
+        "RELEASE_SYS_CONFIG": sys_config,
+        "RELEASE_BOOT_SCRIPT": "start",
+        "RELEASE_COMMAND": "start",
+        "RELEASE_PROG": "server",
+        "RELEASE_DISTRIBUTION": "name",
+        "RELEASE_NODE": f"{RELEASE_NAME}@10.1.2.3",
+        "DIST_PORT": DIST_PORT,
+        "PHX_SERVER": "true",
+        "HOME": home,
+    }
 
 
 @pytest.mark.parametrize(

@@ -25,33 +25,14 @@ def expected_task_argv(
 
 
 def expected_task_env(tree: ReleaseTree, verb: str) -> dict[str, str]:
-    root = str(tree.root)
-    env = {
-        k: v
-        for k, v in tree.base_env.items()
-        if k not in ("RELEASE_COOKIE", "PHX_SERVER")
+    return {
+        **tree.release_env("PHX_SERVER"),
+        "RELEASE_SYS_CONFIG": f"{tree.root}/releases/{REL_VSN}/sys",
+        "RELEASE_BOOT_SCRIPT": "start_clean",
+        "RELEASE_COMMAND": "eval",
+        "RELEASE_PROG": verb,
+        "RELEASE_DISTRIBUTION": "none",
     }
-    env.update(
-        {
-            "ROOTDIR": root,
-            "BINDIR": str(tree.bindir),
-            "EMU": "beam",
-            "PROGNAME": "erl",
-            "RELEASE_ROOT": root,
-            "RELEASE_NAME": RELEASE_NAME,
-            "RELEASE_VSN": REL_VSN,
-            "RELEASE_MODE": "embedded",
-            "RELEASE_TMP": str(tree.release_tmp),
-            "RELEASE_VM_ARGS": f"{root}/releases/{REL_VSN}/vm.args",
-            "RELEASE_SYS_CONFIG": f"{root}/releases/{REL_VSN}/sys",
-            "RELEASE_BOOT_SCRIPT": "start_clean",
-            "RELEASE_COMMAND": "eval",
-            "RELEASE_PROG": verb,
-            "RELEASE_DISTRIBUTION": "none",
-            "ERL_CRASH_DUMP_SECONDS": "0",
-        }
-    )
-    return env
 
 
 @pytest.mark.parametrize(
