@@ -26,8 +26,9 @@ import tarsafe
 
 from builder.config import Config
 from builder.engine import Engine
-from builder.errors import BuildFailed
+from builder.errors import BuildFailed, PolicyViolation
 from builder.plan import Plan
+from builder.vmflags import vm_args_problems
 
 APP = "app"
 RUN_USER = 65532
@@ -59,6 +60,7 @@ def assemble(engine: Engine, plan: Plan) -> AssembledImage:
     config = plan.config
     stage_ids = {s.name: engine.image_facts(s.image).id for s in plan.stages}  # type: ignore[union-attr]
     release = _read_tree(engine, plan.stage("release").image, "/release", "release")
+    _check_vm_args(release)
     app_version, erts_version = _release_versions(release)
     labels = _labels(plan, app_version, erts_version, _build_info(engine, plan.stage("otp").image))
     # The assembler's own code is an input too: a changed rule means a new image.
@@ -135,6 +137,24 @@ def _release_versions(release: list[Entry]) -> tuple[str, str]:
             return app, erts
     raise BuildFailed("the release has no releases/start_erl.data",
                       hint="is include_erts: false set in mix.exs? the image needs ERTS in the release")
+
+
+def _check_vm_args(release: list[Entry]) -> None:
+    """Refuse a release whose vm.args would set VM flags beyond the allowlist.
+
+    ``build-image verify`` checks the image for the same thing; checking here
+    too fails the build before an image exists, even with ``--no-verify``.
+    """
+    problems = [f"{entry.info.name} line {p.line}: {p.word}: {p.reason}"
+                for entry in release if posixpath.basename(entry.info.name) == "vm.args"
+                and entry.info.name.startswith("releases/")
+                for p in vm_args_problems((entry.data or b"").decode("utf-8", errors="replace"))]
+    if problems:
+        raise PolicyViolation(
+            "the release's vm.args sets VM flags that are decided at build time:\n  "
+            + "\n  ".join(problems),
+            hint="remove them from rel/vm.args.eex: emulator tuning goes in launcher.vm_flags or as "
+                 "allowlisted + flags in vm.args, application settings in config/*.exs")
 
 
 def _build_info(engine: Engine, otp_image: str) -> dict[str, str]:

@@ -19,6 +19,9 @@ import yaml
 
 from builder.errors import ConfigError
 from builder.tasks import validate_tasks
+from builder.verify.policy import UNWAIVABLE
+from builder.vmflags import ALLOWED as ALLOWED_VM_FLAGS
+from builder.vmflags import check_words
 from builder.verify import ELF_PROPERTIES, IMAGE_CHECKS, VerifyPolicy, Waiver
 
 CONFIG_NAME = "build-image.yaml"
@@ -100,6 +103,7 @@ class LauncherConfig:
     require_tls: bool = True
     epmdless: bool = False
     tasks: tuple[tuple[str, str], ...] = ()
+    vm_flags: tuple[str, ...] = ()  # allowlisted emulator flags and values, one argv word each
 
     @property
     def verbs(self) -> tuple[str, ...]:
@@ -240,9 +244,25 @@ def _launcher(section: "_Section") -> LauncherConfig:
         require_tls=section.boolean("require_tls", default=True),
         epmdless=section.boolean("epmdless", default=False),
         tasks=tuple(sorted(tasks.items())),
+        vm_flags=_vm_flags(section),
     )
     section.finish()
     return config
+
+
+def _vm_flags(section: "_Section") -> tuple[str, ...]:
+    """Each item is one emulator flag with its value (``"+S 4:4"``), checked against the allowlist."""
+    words: list[str] = []
+    for i, item in enumerate(section.list("vm_flags")):
+        if not isinstance(item, str) or not item.split():
+            section.fail(f"vm_flags[{i}]", item, 'one emulator flag with its value, such as "+S 4:4"')
+        accepted, problems = check_words([(0, word) for word in item.split()])
+        if problems:
+            problem = problems[0]
+            section.fail(f"vm_flags[{i}]", item, f"an allowlisted + emulator flag ({problem.word}: "
+                         f"{problem.reason}){_did_you_mean(problem.word.split()[0], ALLOWED_VM_FLAGS)}")
+        words += accepted
+    return tuple(words)
 
 
 def _bases(section: "_Section") -> Bases:
@@ -275,6 +295,9 @@ def _waiver(section: "_Section") -> Waiver:
     properties = section.list("properties", default=["*"])
     known = sorted({*ELF_PROPERTIES, *IMAGE_CHECKS})
     for i, prop in enumerate(properties):
+        if prop in UNWAIVABLE:
+            section.fail(f"properties[{i}]", prop, "a check that can be waived: vm-args guards the launcher's "
+                         "promises (put application settings in config/*.exs instead)")
         if prop != "*" and prop not in known:
             section.fail(f"properties[{i}]", prop, f"\"*\" or one of {', '.join(known)}" + _did_you_mean(prop, known))
     waiver = Waiver(

@@ -15,6 +15,7 @@ from builder.verify.elf import CET, FORTIFY, Status
 from builder.verify.imagefs import ImageContents, Node
 from builder.verify.policy import VerifyPolicy
 from builder.verify.report import ElfRow, Finding, Note
+from builder.vmflags import vm_args_problems
 
 #: Program names that are shells or script interpreters (a name alone is enough:
 #: a renamed copy is caught by its interpreter library or signature instead).
@@ -73,6 +74,7 @@ def image_findings(contents: ImageContents, policy: VerifyPolicy) -> list[Findin
         *_read_only_app(contents, policy),
         *_secrets(contents),
         *_dist_certs(contents, policy),
+        *_vm_args(contents, policy),
     ]
 
 
@@ -189,3 +191,11 @@ def _dist_certs(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Findi
     mount = policy.app_root.rstrip("/") + "/dist-certs"
     for node in sorted(contents.children(mount), key=lambda n: n.path):
         yield Finding("empty-dist-certs", node.path, "the certificate mount point must be empty in the image")
+
+
+def _vm_args(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Finding]:
+    releases = policy.app_root.rstrip("/") + "/releases/"
+    for node in _sorted(contents):
+        if node.path.startswith(releases) and posixpath.basename(node.path) == "vm.args":
+            for problem in vm_args_problems(node.text):
+                yield Finding("vm-args", node.path, f"line {problem.line}: {problem.word}: {problem.reason}")

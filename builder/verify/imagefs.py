@@ -48,6 +48,8 @@ _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----\s*[A-Za-z0-9+/=:,\s-]{32}")
 _COOKIE_NAMES = (".erlang.cookie",)
+_READ_WHOLE = frozenset({"vm.args"})
+_TEXT_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Node:
     shell_calls: tuple[str, ...] = ()  # from .beam import tables
     embeds: tuple[str, ...] = ()  # known interpreter signatures in the bytes
     dump: str = ""  # local copy of an ELF file, when read_image was asked for one
+    text: str = ""  # the content of a file the checks read whole (vm.args)
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,8 @@ def _read_content(node: Node, data: IO[bytes], dump_dir: Path | None) -> Node:
     if head.startswith(b"#!"):
         line = data.read(256).split(b"\n", 1)[0]
         return replace(node, shebang=line.decode("utf-8", errors="replace"))
+    if posixpath.basename(node.path) in _READ_WHOLE:
+        return replace(node, text=data.read(_TEXT_LIMIT).decode("utf-8", errors="replace"))
     if node.path.endswith(".beam"):
         try:
             return replace(node, shell_calls=shell_dependent_imports(data.read()))

@@ -51,7 +51,12 @@ IMAGE_CHECKS: dict[str, str] = {
     "no-cookie": "no releases/COOKIE or .erlang.cookie in any layer, even one a later layer deletes",
     "no-private-key": "no PEM private key in any layer, even one a later layer deletes",
     "empty-dist-certs": "the certificate mount point <app>/dist-certs is empty",
+    "vm-args": "the release's vm.args holds only allowlisted + emulator flags: no distribution, cookie, "
+               "code-path or code flags (cannot be waived)",
 }
+
+#: Checks no waiver excuses: each guards a promise the launcher makes at run time.
+UNWAIVABLE: frozenset[str] = frozenset({"vm-args"})
 
 WILDCARD = "*"
 
@@ -73,12 +78,19 @@ class Waiver:
         if not self.reason.strip():
             raise ConfigError(f"verify waiver for {self.path!r} has no reason",
                               hint="say why the exception is safe; the reason is printed in every report")
+        if self.properties & UNWAIVABLE:
+            raise ConfigError(f"verify waiver for {self.path!r} names {sorted(self.properties & UNWAIVABLE)}, "
+                              "which cannot be waived",
+                              hint="VM flags are decided at build time: keep only allowlisted + flags in vm.args "
+                                   "and put application settings in config/*.exs")
         unknown = self.properties - set(ELF_PROPERTIES) - set(IMAGE_CHECKS) - {WILDCARD}
         if unknown:
             raise ConfigError(f"verify waiver for {self.path!r} names unknown properties {sorted(unknown)}",
                               hint=f"use {sorted([*ELF_PROPERTIES, *IMAGE_CHECKS])} or '*'")
 
     def covers(self, path: str, prop: str) -> bool:
+        if prop in UNWAIVABLE:
+            return False
         return (WILDCARD in self.properties or prop in self.properties) and fnmatch.fnmatchcase(path, self.path)
 
 
