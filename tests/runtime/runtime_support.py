@@ -38,6 +38,7 @@ TMPFS = {"/tmp": "rw,noexec,nosuid,nodev,size=64m"}
 RUNTIME_USER = "65532:65532"
 # Launcher exit codes (launcher/src/main.c, documented in launcher/README.md).
 EXIT_USAGE = 64
+EXIT_ENVIRONMENT = 77
 EXIT_REFUSED = 78
 # Generous bounds for one node to boot / a cluster to form on a busy 2-core CI box.
 BOOT_DEADLINE = 60.0
@@ -98,6 +99,14 @@ def cluster_view(ip: str) -> dict[str, object] | None:
 
 def node_name(ip: str) -> str:
     return f"{RELEASE}@{ip}"
+
+
+def dist_view(ip: str) -> dict[str, object] | None:
+    """The node's own ``/dist`` answer: its -proto_dist arguments, listener and connection protocols."""
+    reply = http_get(ip, "/dist")
+    if reply is None or reply.status != 200:
+        return None
+    return json.loads(reply.body)
 
 
 # -- the private network ---------------------------------------------------------
@@ -308,3 +317,30 @@ def processes(node: Node) -> list[Process]:
         state = stat[stat.rindex(")") + 2]
         found.append(Process(pid=pid, name=name, state=state, cmdline=cmdline))
     return found
+
+
+# -- an intruder -----------------------------------------------------------------------
+def plain_tcp_intruder(run: Callable[[NodeSpec], Node], client: docker.DockerClient, image: str, ip: str,
+                       cookie: str, targets: Sequence[str]) -> str:
+    """The image's own ERTS started directly as a plain-TCP node holding the right cookie.
+
+    It pings each target three times and prints ``alive=…`` and ``pings=…``;
+    returns its output once it has halted.
+    """
+    erts, rel = image_file(client, image, "/app/releases/start_erl.data").split()
+    bindir = f"/app/erts-{erts}/bin"
+    names = ", ".join(f'"{name}"' for name in targets)
+    probe = (f"io:format(\"alive=~p~n\", [is_alive()]), "
+             f"R = [net_adm:ping(list_to_atom(N)) || N <- [{names}], _ <- [1, 2, 3]], "
+             f"io:format(\"pings=~p~n\", [lists:usort(R)]), halt()")
+    intruder = run(NodeSpec(
+        image, ip, None,
+        {"ROOTDIR": "/app", "BINDIR": bindir, "EMU": "beam", "PROGNAME": "erl"},
+        command=["-noshell", "-boot", f"/app/releases/{rel}/start_clean", "-boot_var", "RELEASE_LIB",
+                 "/app/lib", "-name", f"intruder@{ip}", "-setcookie", cookie, "-start_epmd", "false",
+                 "-dist_listen", "false", "-eval", probe],
+        entrypoint=[f"{bindir}/erlexec"]))
+    assert intruder.wait_exit() == 0, intruder.logs()
+    output = intruder.stdout()
+    assert "alive=true" in output, f"the plain node did not start distribution:\n{intruder.logs()}"
+    return output

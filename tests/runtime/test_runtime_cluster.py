@@ -18,8 +18,8 @@ import docker
 import pytest
 
 from runtime_support import (
-    DIST_PORT, DOCKER_DNS, EPMD_PORT, HTTP_PORT, Node, NodeSpec, cluster_view, never_within, node_name,
-    image_file, processes, tcp_sockets, wait_for,
+    DIST_PORT, DOCKER_DNS, EPMD_PORT, HTTP_PORT, Node, NodeSpec, cluster_view, dist_view, never_within,
+    node_name, plain_tcp_intruder, processes, tcp_sockets, wait_for,
 )
 
 pytestmark = pytest.mark.docker
@@ -126,27 +126,19 @@ def test_a_stolen_cookie_without_a_cluster_certificate_does_not_join(
 def test_a_node_without_tls_does_not_join(
         cluster: tuple[Node, Node], run_node: Callable[[NodeSpec], Node], docker_client: docker.DockerClient,
         example_image: str, node_ips: dict[str, str], cookie: str) -> None:
-    """The image's own ERTS started directly as a plain-TCP node, with the right cookie."""
     n1, n2 = cluster
-    erts, rel = image_file(docker_client, example_image, "/app/releases/start_erl.data").split()
-    bindir = f"/app/erts-{erts}/bin"
     ip = node_ips["intruder-plain"]
-    targets = ", ".join(f'"{name}"' for name in (n1.name, n2.name))
-    probe = (f"io:format(\"alive=~p~n\", [is_alive()]), "
-             f"R = [net_adm:ping(list_to_atom(N)) || N <- [{targets}], _ <- [1, 2, 3]], "
-             f"io:format(\"pings=~p~n\", [lists:usort(R)]), halt()")
-    intruder = run_node(NodeSpec(
-        example_image, ip, None,
-        {"ROOTDIR": "/app", "BINDIR": bindir, "EMU": "beam", "PROGNAME": "erl"},
-        command=["-noshell", "-boot", f"/app/releases/{rel}/start_clean", "-boot_var", "RELEASE_LIB",
-                 "/app/lib", "-name", f"intruder@{ip}", "-setcookie", cookie, "-start_epmd", "false",
-                 "-dist_listen", "false", "-eval", probe],
-        entrypoint=[f"{bindir}/erlexec"]))
-    assert intruder.wait_exit() == 0, intruder.logs()
-    output = intruder.stdout()
-    assert "alive=true" in output, f"the plain node did not start distribution:\n{intruder.logs()}"
-    assert "pings=[pang]" in output, intruder.logs()
+    output = plain_tcp_intruder(run_node, docker_client, example_image, ip, cookie, (n1.name, n2.name))
+    assert "pings=[pang]" in output, output
     assert not _lists(n1, f"intruder@{ip}") and not _lists(n2, f"intruder@{ip}")
+
+
+def test_the_vm_itself_reports_tls_as_its_only_distribution(cluster: tuple[Node, Node]) -> None:
+    """Asked from inside (HTTP /dist): -proto_dist, the listener and every connection are TLS."""
+    n1, n2 = cluster
+    for node, peer in ((n1, n2), (n2, n1)):
+        assert dist_view(node.ip or "") == {"proto_dist": ["inet_tls"], "listen": ["tls"],
+                                            "connections": {peer.name: "tls"}}
 
 
 def test_the_cookie_is_in_no_process_command_line(cluster: tuple[Node, Node], cookie: str) -> None:

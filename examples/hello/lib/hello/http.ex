@@ -5,7 +5,8 @@ defmodule Hello.HTTP do
   it is connected to, and nothing more.
 
   Routes: `GET /` (text "hello"), `GET /health`, `GET /nodes` (JSON with this
-  node's name and `Node.list()`). Every response closes the connection.
+  node's name and `Node.list()`), `GET /dist` (JSON: how the node
+  distributes). Every response closes the connection.
   """
   use Task, restart: :permanent
   require Logger
@@ -73,6 +74,7 @@ defmodule Hello.HTTP do
   defp route(:GET, "/"), do: respond(200, "text/plain", "hello\n")
   defp route(:GET, "/health"), do: respond(200, "text/plain", "ok\n")
   defp route(:GET, "/nodes"), do: respond(200, "application/json", nodes_json())
+  defp route(:GET, "/dist"), do: respond(200, "application/json", dist_json())
   defp route(:GET, _path), do: respond(404, "text/plain", "not found\n")
   defp route(_method, _path), do: respond(405, "text/plain", "method not allowed\n")
 
@@ -81,6 +83,38 @@ defmodule Hello.HTTP do
     peers = Enum.map_join(Enum.sort(Node.list()), ",", &json_string/1)
     ~s({"node":#{json_string(node())},"nodes":[#{peers}]}) <> "\n"
   end
+
+  @doc """
+  How this node distributes, as the VM itself sees it: the `-proto_dist`
+  arguments it was started with, the protocol of its distribution listener
+  and of every connection. The image tests assert TLS is all there is.
+  """
+  def dist_json do
+    proto_dist =
+      case :init.get_argument(:proto_dist) do
+        {:ok, values} -> values |> Enum.concat() |> Enum.map(&to_string/1)
+        :error -> []
+      end
+
+    listening = :net_kernel |> :sys.get_state() |> protocols() |> Enum.uniq()
+
+    connections =
+      for node <- Enum.sort(Node.list(:connected)),
+          {:ok, info} = :net_kernel.node_info(node),
+          protocol <- protocols(info[:address]),
+          do: ~s(#{json_string(node)}:#{json_string(protocol)})
+
+    ~s({"proto_dist":[#{Enum.map_join(proto_dist, ",", &json_string/1)}],) <>
+      ~s("listen":[#{Enum.map_join(listening, ",", &json_string/1)}],) <>
+      ~s("connections":{#{Enum.join(connections, ",")}}}) <> "\n"
+  end
+
+  # Every #net_address{protocol: P} inside a term (net_kernel's state or node_info).
+  defp protocols({:net_address, _address, _host, protocol, _family}), do: [protocol]
+  defp protocols(tuple) when is_tuple(tuple), do: tuple |> Tuple.to_list() |> protocols()
+  defp protocols(list) when is_list(list), do: Enum.flat_map(list, &protocols/1)
+  defp protocols(map) when is_map(map), do: map |> Map.values() |> protocols()
+  defp protocols(_other), do: []
 
   # Node names are atoms the operator chose; escape them properly anyway.
   defp json_string(atom) when is_atom(atom), do: json_string(Atom.to_string(atom))
