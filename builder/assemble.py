@@ -58,29 +58,38 @@ class AssembledImage:
 def assemble(engine: Engine, plan: Plan) -> AssembledImage:
     """Build the final image from the stage images and load it into the engine."""
     config = plan.config
-    stage_ids = {s.name: engine.image_facts(s.image).id for s in plan.stages}  # type: ignore[union-attr]
     release = _read_tree(engine, plan.stage("release").image, "/release", "release")
     _check_vm_args(release)
     app_version, erts_version = _release_versions(release)
     labels = _labels(plan, app_version, erts_version, _build_info(engine, plan.stage("otp").image))
-    # The assembler's own code is an input too: a changed rule means a new image.
-    assembler = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    labels[f"{LABEL}.inputs"] = hashlib.sha256(
-        json.dumps([stage_ids, labels, assembler], sort_keys=True).encode()).hexdigest()
-    existing = engine.image_facts(config.tag)
-    if existing is not None and existing.labels.get(f"{LABEL}.inputs") == labels[f"{LABEL}.inputs"]:
-        return AssembledImage(config.tag, existing.id, existing.labels, reused=True)
     runtime = _read_tree(engine, plan.stage("runtime").image, "/rootfs", "rootfs")
     launcher = _read_tree(engine, plan.stage("launcher").image, "/out/launcher", "")
     layers = [
         _layer(runtime, config.source_date_epoch, keep_owner=True),
         _layer(list(_app_entries(config, release, launcher)), config.source_date_epoch, keep_owner=False),
     ]
+    labels[f"{LABEL}.inputs"] = content_key(layers, labels)
+    existing = engine.image_facts(config.tag)
+    if existing is not None and existing.labels.get(f"{LABEL}.inputs") == labels[f"{LABEL}.inputs"]:
+        return AssembledImage(config.tag, existing.id, existing.labels, reused=True)
     with tempfile.TemporaryDirectory(prefix="build-image-assemble-") as work:
         archive = Path(work) / "image.tar"
         image_id = _write_save_archive(archive, config, layers, labels)
         engine.load_image(archive)
     return AssembledImage(config.tag, image_id, labels)
+
+
+def content_key(layers: list[bytes], labels: dict[str, str]) -> str:
+    """The image's inputs, keyed on content: layer diff IDs, labels and the assembler's code.
+
+    Engine image IDs of the stages are left out on purpose: the engine never
+    reproduces them, so hashing them gave a new key (and a new image digest)
+    after every clean rebuild even when every layer was byte-identical.
+    """
+    diff_ids = [hashlib.sha256(layer).hexdigest() for layer in layers]
+    # The assembler's own code is an input too: a changed rule means a new image.
+    assembler = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps([diff_ids, labels, assembler], sort_keys=True).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------

@@ -17,13 +17,15 @@ EPILOG = """\
 exit codes:
   0 success · 1 policy violations · 2 image unreadable · 3 bad config
   4 source fetch/checksum · 5 no Docker engine · 6 a stage failed
-  7 an external command failed · 8 certificates · 64 bad command line
+  7 an external command failed · 8 certificates · 9 registry · 64 bad command line
 
 examples:
   build-image build                         build and verify the app beside ./build-image.yaml
   build-image build -c examples/hello/build-image.yaml --verbose
   build-image render --out out/             write the Dockerfiles and contexts, build nothing
   build-image verify hello:latest --json    check any local image against the policy
+  build-image push 127.0.0.1:5000/hello:latest --oci out/oci
+                                            push with a reproducible digest, write an OCI layout
   build-image dist-certs certs/ --node a --node b
   build-image run -c examples/hello/build-image.yaml --certs certs/a
 """
@@ -64,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
                                      parser_class=_Parser)
-    for add in (_add_build, _add_render, _add_verify, _add_dist_certs, _add_run):
+    for add in (_add_build, _add_render, _add_verify, _add_push, _add_dist_certs, _add_run):
         add(commands)
     return parser
 
@@ -96,6 +98,7 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     command.add_argument("-v", "--verbose", action="store_true", help="stream every build log line")
     command.add_argument("--no-verify", action="store_true",
                          help="skip the final verification (never in CI: the image is then unproven)")
+    _with_destinations(command)
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -110,6 +113,8 @@ def _run_build(args: argparse.Namespace) -> int:
             raise PolicyViolation(f"{built.image.tag} violates the verification policy (see above)",
                                   hint="fix the build, or add a waiver with a reason under verify.waivers")
     print(f"{built.image.tag} {built.image.id}")
+    if args.push or args.oci:
+        _publish(built.image.tag, args)
     return 0
 
 
@@ -160,6 +165,53 @@ def _run_verify(args: argparse.Namespace) -> int:
     report = verify_image(Engine.connect(), args.image, policy)
     print(json.dumps(report.to_json(), indent=2, sort_keys=True) if args.json else report.render_text())
     return 0 if report.ok else PolicyViolation.exit_code
+
+
+# -- push --------------------------------------------------------------------
+
+def _add_push(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "push", "push the built image to a registry with a reproducible digest",
+        "Export the image from the engine, compress its layers deterministically, write the OCI\n"
+        "manifest and push it through the registry API (not `docker push`, whose compression\n"
+        "changes the digest). Prints REF@DIGEST: the digest the registry serves, the same after\n"
+        "a re-push or a clean rebuild. --oci DIR writes the same image as an OCI image layout.",
+        _run_push)
+    command.add_argument("reference", nargs="?", metavar="REF",
+                         help="registry/repository[:tag], e.g. 127.0.0.1:5000/hello:latest")
+    command.add_argument("-c", "--config", type=Path, default=Path(config_module.CONFIG_NAME),
+                         help="push the image this build-image.yaml builds (default: ./build-image.yaml)")
+    command.add_argument("--image", help="push this local image instead of the configured tag")
+    command.add_argument("--oci", type=Path, metavar="DIR", help="also write an OCI image layout in DIR")
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks for errors")
+
+
+def _with_destinations(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--push", metavar="REF", help="push the image to REF (see `build-image push`)")
+    command.add_argument("--oci", type=Path, metavar="DIR", help="write the image as an OCI image layout in DIR")
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    if not args.reference and not args.oci:
+        raise UsageError("nothing to do: give a registry REF, --oci DIR, or both",
+                         hint="build-image push 127.0.0.1:5000/hello:latest")
+    args.push = args.reference
+    _publish(args.image or config_module.load(args.config).tag, args)
+    return 0
+
+
+def _publish(image: str, args: argparse.Namespace) -> None:
+    from builder.engine import DockerEngine
+    from builder.publish import publish
+    from builder.registry import Reference
+
+    target = Reference.parse(args.push) if args.push else None
+    published = publish(DockerEngine.connect(), image, to=target, oci_dir=args.oci)
+    if published.layout is not None:
+        print(f"{published.layout} {published.digest}")
+    if published.pushed is not None:
+        print(published.pushed)
 
 
 # -- dist-certs --------------------------------------------------------------

@@ -17,6 +17,7 @@ Exit codes (also listed in the README):
 6   a build stage failed
 7   a command the tool runs failed (mmdebstrap, apt, …)
 8   certificates could not be written
+9   a registry refused or could not be reached
 64  the command line is wrong
 ==  =====================================================================
 """
@@ -83,6 +84,12 @@ class CertificateError(BuildImageError):
     """Distribution certificates could not be generated or written."""
 
     exit_code = 8
+
+
+class RegistryError(BuildImageError):
+    """A registry could not be reached, refused a request or served other bytes."""
+
+    exit_code = 9
 
 
 class UsageError(BuildImageError):
