@@ -52,6 +52,18 @@ DEFAULT_HTTP_PORT: Final = 4000
 #: The environment variable the cookie comes from (by name, never on a command line).
 COOKIE_VAR: Final = "RELEASE_COOKIE"
 
+#: The launcher's environment rule: whatever reaches the VM as flags or code
+#: paths is decided at build time.  It refuses to start (exit
+#: :data:`EXIT_ENV_REFUSED`) when a variable whose name starts with one of
+#: these prefixes, or is one of these names, is set, even to "": erlexec, the
+#: VM, the dynamic loader or glibc would read it as flags, code or loader
+#: settings (launcher/README.md lists where each is read).
+REFUSED_ENV_PREFIXES: Final = ("ERL_", "LD_")
+REFUSED_ENV_NAMES: Final = ("ELIXIR_ERL_OPTIONS", "GLIBC_TUNABLES", "GCONV_PATH")
+#: Documented launcher knobs a refused prefix would otherwise catch.
+ALLOWED_ENV_NAMES: Final = ("ERL_CRASH_DUMP_SECONDS",)
+EXIT_ENV_REFUSED: Final = 77
+
 #: Commands of the stock release script that take or run caller expressions:
 #: they do not exist in the launcher and get a message of their own.
 EXPRESSION_COMMANDS: Final = ("eval", "rpc", "remote")
@@ -80,6 +92,10 @@ def c_header() -> str:
         ("CONTRACT_TLS_OPTIONS_FILE", string(TLS_OPTIONS_FILE)),
         ("CONTRACT_DEFAULT_DIST_PORT", str(DEFAULT_DIST_PORT)),
         ("CONTRACT_COOKIE_VAR", string(COOKIE_VAR)),
+        ("CONTRACT_REFUSED_ENV_PREFIXES", strings(REFUSED_ENV_PREFIXES)),
+        ("CONTRACT_REFUSED_ENV_NAMES", strings(REFUSED_ENV_NAMES)),
+        ("CONTRACT_ALLOWED_ENV_NAMES", strings(ALLOWED_ENV_NAMES)),
+        ("CONTRACT_EXIT_ENV_REFUSED", str(EXIT_ENV_REFUSED)),
         ("CONTRACT_EXPRESSION_COMMANDS", strings(EXPRESSION_COMMANDS)),
     ]
     width = max(len(name) for name, _ in defines)
