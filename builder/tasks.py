@@ -9,7 +9,7 @@ its own commands are reserved: they would shadow the server or resurrect the
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jinja2
 
@@ -49,8 +49,13 @@ def validate_tasks(tasks: Mapping[str, str]) -> None:
         _check_expression(verb, tasks[verb])
 
 
-def render_task_header(tasks: Mapping[str, str]) -> str:
-    """Render the C header the launcher's Makefile takes as ``TASKS_HEADER``."""
+def render_task_header(tasks: Mapping[str, str], vm_flags: Sequence[str] = ()) -> str:
+    """Render the C header the launcher's Makefile takes as ``TASKS_HEADER``.
+
+    ``vm_flags`` are argv words for erlexec (``("+S", "2:2")``), already
+    checked against the emulator-flag allowlist by the config; they become
+    ``LAUNCHER_VM_FLAGS(WORD)``, C-escaped like the expressions.
+    """
     validate_tasks(tasks)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(launcher_dir())),
@@ -60,7 +65,7 @@ def render_task_header(tasks: Mapping[str, str]) -> str:
     )
     env.filters["c_string"] = c_string_body
     template = env.get_template(_TEMPLATE)
-    return template.render(tasks=sorted(tasks.items()))
+    return template.render(tasks=sorted(tasks.items()), vm_flags=list(vm_flags))
 
 
 def c_string_body(text: str) -> str:

@@ -1,9 +1,11 @@
 #include "resolve.h"
 
+#include "contract.h"
+
 #include <string.h>
 
 /* Commands of the stock release script that take or run caller expressions. */
-static const char *const expression_commands[] = {"eval", "rpc", "remote", NULL};
+static const char *const expression_commands[] = CONTRACT_EXPRESSION_COMMANDS;
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -81,7 +83,7 @@ const char *launcher_basename(const char *path)
 
 static int is_server_word(const char *word)
 {
-    return strcmp(word, "server") == 0 || strcmp(word, "start") == 0;
+    return strcmp(word, CONTRACT_SERVER_COMMAND) == 0 || strcmp(word, CONTRACT_SERVER_ALIAS) == 0;
 }
 
 static int is_expression_command(const char *word)
@@ -145,7 +147,7 @@ void resolve_command(int argc, char *const argv[], const struct launcher_task *t
     }
     if (argc < 2) {
         out->kind = RESOLVED_SERVER;
-        out->word = "server";
+        out->word = CONTRACT_SERVER_COMMAND;
         return;
     }
     if (classify(argv[1], tasks, out) && argc > 2) {

@@ -45,11 +45,11 @@ SANITIZER_ENV = {
 
 _FAKE_PROGRAM = """#!{python}
 import json, os, stat, sys, time
-record = {{"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid()}}
+record = {{"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid(), "cwd": os.getcwd()}}
 with open("/proc/self/status") as status:
-    record["blocked_signals"] = [
-        line.split()[1] for line in status if line.startswith("SigBlk:")
-    ][0]
+    masks = dict(line.split(":", 1) for line in status if line.startswith(("SigBlk:", "SigIgn:")))
+record["blocked_signals"] = masks["SigBlk"].strip()
+record["ignored_signals"] = masks["SigIgn"].strip()
 home = os.environ.get("HOME", "")
 cookie = os.path.join(home, ".erlang.cookie")
 if home and os.path.exists(cookie):
@@ -75,6 +75,8 @@ class Variant:
 
     require_tls: bool = True
     epmdless: bool = False
+    # launcher.vm_flags: argv words compiled into the launcher (LAUNCHER_VM_FLAGS).
+    vm_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,11 @@ class ReleaseTree:
         return target
 
     def run(
-        self, name: str, *args: str, env: Mapping[str, str | None] | None = None
+        self,
+        name: str,
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        cwd: Path | None = None,
     ) -> Run:
         for stale in self.record_dir.glob("*.json"):
             stale.unlink()
@@ -149,6 +155,7 @@ class ReleaseTree:
         done = subprocess.run(
             [str(exe), *args],
             env=full_env,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=30,
@@ -191,23 +198,18 @@ def build_launcher(out: Path, variant: Variant, tasks_header: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tasks_header(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("header") / "tasks.h"
-    path.write_text(render_task_header(TASKS))
-    return path
-
-
-@pytest.fixture(scope="session")
 def launcher_binary(
-    tmp_path_factory: pytest.TempPathFactory, tasks_header: Path
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[[Variant], Path]:
     """Variant -> built binary, each variant compiled once per session."""
     built: dict[Variant, Path] = {}
 
     def get(variant: Variant) -> Path:
         if variant not in built:
-            out = tmp_path_factory.mktemp("launcher") / "server"
-            built[variant] = build_launcher(out, variant, tasks_header)
+            directory = tmp_path_factory.mktemp("launcher")
+            header = directory / "tasks.h"
+            header.write_text(render_task_header(TASKS, vm_flags=variant.vm_flags))
+            built[variant] = build_launcher(directory / "server", variant, header)
         return built[variant]
 
     return get

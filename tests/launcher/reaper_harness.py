@@ -1,7 +1,7 @@
 """Run the launcher under a reaper that never reaps, the way a container's
 PID 1 behaves once the launcher has exec'd the VM.
 
-    python reaper_harness.py LAUNCHER RECORD_DIR
+    python reaper_harness.py LAUNCHER RECORD_DIR [--ignore-sigchld]
 
 The harness makes itself the child subreaper (PR_SET_CHILD_SUBREAPER), so
 every process orphaned below it is reparented to it, exactly as to PID 1 in
@@ -13,6 +13,9 @@ kills and reaps everything it started, so no test leaves processes behind.
 
 A separate process and not the pytest process itself: a subreaper pytest
 would collect the orphans of every other test.
+
+``--ignore-sigchld`` starts the launcher with SIGCHLD set to SIG_IGN, as
+some supervisors leave it: an ignored disposition survives exec.
 """
 
 from __future__ import annotations
@@ -113,12 +116,21 @@ def clean_up(launcher: subprocess.Popen, record_dir: Path) -> None:
             return
 
 
-def main(launcher_path: str, record_dir: str) -> None:
+def ignore_sigchld() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+
+def main(launcher_path: str, record_dir: str, *options: str) -> None:
     become_subreaper()
     records = Path(record_dir)
+    preexec = ignore_sigchld if "--ignore-sigchld" in options else None
     with open(records / "launcher.stderr", "w") as stderr:
         launcher = subprocess.Popen(
-            [launcher_path], stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+            [launcher_path],
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            preexec_fn=preexec,  # noqa: PLW1509 - the one way to hand over a disposition
         )
     try:
         report = observe(launcher, records)

@@ -91,7 +91,9 @@ def test_binary_is_hardened(tmp_path: Path) -> None:
             "TASKS_HEADER=/nonexistent/tasks.h",
             "TASKS_HEADER '/nonexistent/tasks.h' is not readable",
         ),
-        ("DEFAULT_ROOT=relative", "DEFAULT_ROOT must be an absolute path"),
+        ("DIST_PORT=", "DIST_PORT must be a port number"),
+        # The fallback root is the contract's now (CONTRACT_APP_ROOT), not a make variable.
+        ("DEFAULT_ROOT=/app", "DEFAULT_ROOT is gone"),
     ],
 )
 def test_bad_build_inputs_are_refused(

@@ -11,6 +11,7 @@ reaps nothing, with a fake epmd that daemonizes exactly as epmd does.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,12 +63,15 @@ time.sleep(120)  # the harness kills it; this only bounds a leak if it cannot
 NO_SIGNALS = "0000000000000000"
 
 
-def run_under_reaper(tree: ReleaseTree, **env_extra: str) -> dict:
+def run_under_reaper(
+    tree: ReleaseTree, *options: str, **env_extra: str
+) -> dict:
     epmd = tree.bindir / "epmd"
     epmd.write_text(_DAEMONIZING_EPMD.format(python=sys.executable))
     env = {**tree.base_env, "FAKE_ERLEXEC_HOLD": "120", **env_extra}
     done = subprocess.run(
-        [sys.executable, str(HARNESS), str(tree.link("server")), str(tree.record_dir)],
+        [sys.executable, str(HARNESS), str(tree.link("server")), str(tree.record_dir),
+         *options],  # fmt: skip
         env=env,
         capture_output=True,
         text=True,
@@ -122,3 +126,24 @@ def test_a_daemon_that_cannot_bind_is_reaped_before_the_exec(tree: ReleaseTree) 
     children = [child["pid"] for child in report["children"]]
     assert children == [report["launcher_pid"]], report
     assert report["launcher_stderr"] == ""
+
+
+SIGCHLD_BIT = 1 << (signal.SIGCHLD - 1)
+
+
+def test_an_inherited_ignored_sigchld_is_reset(tree: ReleaseTree) -> None:
+    """With SIGCHLD ignored the kernel reaps children itself: waitpid() for
+    epmd failed (exit 70) and left an epmd behind.  The launcher resets it,
+    so the reaping works as above and the VM gets the default disposition."""
+    report = run_under_reaper(tree, "--ignore-sigchld")
+    assert report["launcher_stderr"] == ""
+    erlexec = json.loads((tree.record_dir / "erlexec.json").read_text())
+    assert erlexec["pid"] == report["launcher_pid"]
+    assert not int(erlexec["ignored_signals"], 16) & SIGCHLD_BIT
+    assert report["intermediate"] is None, report
+    daemon = report["daemon"]
+    assert daemon is not None and daemon["state"] != "Z", report
+    assert daemon["ppid"] == report["harness_pid"]
+    children = {child["pid"] for child in report["children"]}
+    assert children == {report["launcher_pid"], daemon["pid"]}, report
+

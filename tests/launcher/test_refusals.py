@@ -122,9 +122,25 @@ def test_cookie_equal_to_release_name_even_when_long_enough(tree: ReleaseTree) -
                    "DIST_ALLOW_WEAK_COOKIE=1 accepts it for local work only")  # fmt: skip
 
 
-def test_weak_override_needs_exactly_1(tree: ReleaseTree) -> None:
+@pytest.mark.parametrize("value", ["yes", "true", "2", " 1", "1\n"])
+def test_weak_override_is_unset_0_or_1_and_nothing_else(
+    tree: ReleaseTree, value: str
+) -> None:
+    """A value that is neither is refused by name, even with a strong cookie:
+    the operator meant something by it."""
+    run = tree.run("server", env={"DIST_ALLOW_WEAK_COOKIE": value})
+    assert_refused(
+        tree, run, EXIT_REFUSED,
+        "server: DIST_ALLOW_WEAK_COOKIE must be unset, '0' or '1' (local work only), got '",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["0", ""])
+def test_weak_override_off_still_refuses_a_weak_cookie(
+    tree: ReleaseTree, value: str
+) -> None:
     run = tree.run(
-        "server", env={"RELEASE_COOKIE": "short", "DIST_ALLOW_WEAK_COOKIE": "yes"}
+        "server", env={"RELEASE_COOKIE": "short", "DIST_ALLOW_WEAK_COOKIE": value}
     )
     assert_refused(tree, run, EXIT_REFUSED, "server: RELEASE_COOKIE is shorter")
 
