@@ -24,7 +24,8 @@ from pathlib import Path
 from builder import config as config_module
 from builder.build import Progress
 from builder.debian import host_mirror
-from builder.engine import Engine
+from builder.engine import DockerEngine
+from builder.engine_protocol import Engine
 from builder.pipeline import build, prepare
 from builder.runner import run
 
@@ -38,7 +39,7 @@ REFERENCE_PACKAGES = "libstdc++6 openssl libncurses5 locales ca-certificates"
 
 def timed_build(config: config_module.Config) -> float:
     started = time.monotonic()
-    build(config, Progress(total=8, out=io.StringIO()), verify=True)
+    build(config, Progress(out=io.StringIO()), verify=True)
     return time.monotonic() - started
 
 
@@ -76,7 +77,7 @@ def reference_size(engine: Engine, config: config_module.Config) -> int:
             run(["mmdebstrap", "--variant=apt", "--mode=root", "--format=tar", *slim, suite, tarball,
                  *host_mirror(config.bases.mirror).lines(suite)])
             engine.import_rootfs(tarball, *SLIM_TAG.split(":"))
-    release = prepare(config, Progress(0, out=io.StringIO())).plan.stage("release").image
+    release = prepare(config, Progress(out=io.StringIO())).stage("release").image
     dockerfile = (
         f"FROM {release} AS release\n"
         f"FROM {SLIM_TAG}\n"
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="start from an empty cache (full OTP build)")
     args = parser.parse_args()
     config = config_module.load(EXAMPLE)
-    engine = Engine.connect()
+    engine = DockerEngine.connect()
     if args.cold:
         wipe_cache()
         print(f"cold build:              {timed_build(config):8.1f} s   (target ≤ 900 s)")

@@ -12,9 +12,7 @@ seconds per 100 MB, and checksec's wall time over the very same ELF files
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import os
 import statistics
 import tarfile
@@ -22,7 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from builder.engine import Engine
+from builder.archive import write_save_archive
+from builder.contract import ENTRYPOINT, RUN_USER
+from builder.engine import DockerEngine
+from builder.engine_protocol import Engine
 from builder.runner import run
 from builder.verify import VerifyPolicy, read_from_engine, verify_image
 
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("images", nargs="*", help="local images to verify")
     parser.add_argument("--synthetic-mb", type=int, default=120, help="size of the synthetic image")
     args = parser.parse_args()
-    engine = Engine.connect()
+    engine = DockerEngine.connect()
     print(f"{'image':<44} {'MB read':>8} {'ELFs':>5} {'verify s':>9} {'s/100MB':>8} {'checksec s':>11}")
     for image in args.images:
         measure(engine, image)
@@ -104,19 +105,9 @@ def host_elves() -> list[Path]:
 
 
 def docker_save(layer: bytes) -> bytes:
-    diff_id = hashlib.sha256(layer).hexdigest()
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "config": {"User": "65532:65532", "Entrypoint": ["/app/bin/server"]},
-                         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]}}).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": [SYNTHETIC_TAG],
-                            "Layers": [f"{diff_id}/layer.tar"]}]).encode()
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in ((f"{diff_id}/layer.tar", layer), (config_name, config), ("manifest.json", manifest)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    write_save_archive(out, SYNTHETIC_TAG, [layer], {"User": RUN_USER, "Entrypoint": [ENTRYPOINT]},
+                       created="1970-01-01T00:00:00Z", history=["verify bench: host ELF files"])
     return out.getvalue()
 
 

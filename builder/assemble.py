@@ -24,8 +24,10 @@ from pathlib import Path
 
 import tarsafe
 
+from builder import archive as docker_save
+from builder.build import StageImages
 from builder.config import Config
-from builder.engine import Engine
+from builder.engine_protocol import Engine
 from builder.errors import BuildFailed, PolicyViolation
 from builder.plan import Plan
 from builder.vmflags import vm_args_problems
@@ -37,6 +39,8 @@ LABEL = "io.build-image"
 # ct_run, run_erl, to_erl, erl_call, …) are tools that need a shell or a human.
 ERTS_PROGRAMS = frozenset({"beam.smp", "erlexec", "epmd", "erl_child_setup", "inet_gethost", "heart"})
 RELEASE_SCRIPTS = re.compile(r"(^bin/[^/]+$)|(^releases/[^/]+/(elixir|iex|env\.sh|remote\.vm\.args)$)|\.bat$|^releases/COOKIE$")
+# The assembler's own code, hashed into the image's inputs.
+_ASSEMBLER_CODE = (Path(__file__), Path(docker_save.__file__))
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,19 @@ class AssembledImage:
     reused: bool = False  # the engine already had it, from the same inputs
 
 
-def assemble(engine: Engine, plan: Plan) -> AssembledImage:
-    """Build the final image from the stage images and load it into the engine."""
+def assemble(engine: Engine, plan: Plan, stages: StageImages) -> AssembledImage:
+    """Build the final image from the stage images and load it into the engine.
+
+    The stages are read by the image IDs ``build_all`` reported, so what is
+    assembled is exactly what was built, even if a tag has moved since.
+    """
     config = plan.config
-    release = _read_tree(engine, plan.stage("release").image, "/release", "release")
+    release = _read_tree(engine, stages["release"].id, "/release", "release")
     _check_vm_args(release)
     app_version, erts_version = _release_versions(release)
-    labels = _labels(plan, app_version, erts_version, _build_info(engine, plan.stage("otp").image))
-    runtime = _read_tree(engine, plan.stage("runtime").image, "/rootfs", "rootfs")
-    launcher = _read_tree(engine, plan.stage("launcher").image, "/out/launcher", "")
+    labels = _labels(plan, app_version, erts_version, _build_info(engine, stages["otp"].id))
+    runtime = _read_tree(engine, stages["runtime"].id, "/rootfs", "rootfs")
+    launcher = _read_tree(engine, stages["launcher"].id, "/out/launcher", "")
     layers = [
         _layer(runtime, config.source_date_epoch, keep_owner=True),
         _layer(list(_app_entries(config, release, launcher)), config.source_date_epoch, keep_owner=False),
@@ -88,7 +96,7 @@ def content_key(layers: list[bytes], labels: dict[str, str]) -> str:
     """
     diff_ids = [hashlib.sha256(layer).hexdigest() for layer in layers]
     # The assembler's own code is an input too: a changed rule means a new image.
-    assembler = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    assembler = hashlib.sha256(b"".join(path.read_bytes() for path in _ASSEMBLER_CODE)).hexdigest()
     return hashlib.sha256(json.dumps([diff_ids, labels, assembler], sort_keys=True).encode()).hexdigest()
 
 
@@ -310,41 +318,16 @@ def _timestamp(epoch: int) -> str:
 
 
 def _write_save_archive(target: Path, config: Config, layers: list[bytes], labels: dict[str, str]) -> str:
-    """Write a ``docker save``-format archive; return the image ID (sha256 of its config)."""
-    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
-    image_config = json.dumps({
-        "architecture": "amd64",
-        "os": "linux",
-        "created": _timestamp(config.source_date_epoch),
-        "config": {
-            "User": f"{RUN_USER}:{RUN_USER}",
-            "Entrypoint": [f"/{APP}/bin/server"],
-            "Env": ["PATH=/app/bin", "LANG=C.UTF-8", "RELEASE_TMP=/tmp", "HOME=/home/nonroot"],
-            "WorkingDir": f"/{APP}",
-            "ExposedPorts": {f"{config.launcher.dist_port}/tcp": {}},
-            "Labels": labels,
-        },
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [
-            {"created": _timestamp(config.source_date_epoch), "created_by": "build-image: run-time root filesystem"},
-            {"created": _timestamp(config.source_date_epoch), "created_by": "build-image: release and launcher"},
-        ],
-    }, sort_keys=True, separators=(",", ":")).encode()
-    image_id = hashlib.sha256(image_config).hexdigest()
-    manifest = json.dumps([{
-        "Config": f"{image_id}.json",
-        "RepoTags": [config.tag if ":" in config.tag.rsplit("/", 1)[-1] else f"{config.tag}:latest"],
-        "Layers": [f"{d.split(':')[1]}/layer.tar" for d in diff_ids],
-    }]).encode()
-    with tarfile.open(target, "w") as archive:
-        _add(archive, f"{image_id}.json", image_config)
-        for diff_id, layer in zip(diff_ids, layers):
-            _add(archive, f"{diff_id.split(':')[1]}/layer.tar", layer)
-        _add(archive, "manifest.json", manifest)
-    return f"sha256:{image_id}"
-
-
-def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    archive.addfile(info, io.BytesIO(data))
+    """Write the image as a ``docker save`` archive; return its ID (sha256 of its config)."""
+    settings = {
+        "User": f"{RUN_USER}:{RUN_USER}",
+        "Entrypoint": [f"/{APP}/bin/server"],
+        "Env": ["PATH=/app/bin", "LANG=C.UTF-8", "RELEASE_TMP=/tmp", "HOME=/home/nonroot"],
+        "WorkingDir": f"/{APP}",
+        "ExposedPorts": {f"{config.launcher.dist_port}/tcp": {}},
+        "Labels": labels,
+    }
+    with target.open("wb") as out:
+        return docker_save.write_save_archive(
+            out, config.tag, layers, settings, created=_timestamp(config.source_date_epoch),
+            history=("build-image: run-time root filesystem", "build-image: release and launcher"))

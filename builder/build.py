@@ -12,11 +12,14 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from builder.debian import Mirror, bootstrap_rootfs
-from builder.engine import Engine
+from builder.config import Config
+from builder.debian import bootstrap_rootfs, host_mirror
+from builder.engine_protocol import Engine
 from builder.errors import BuildFailed
 from builder.plan import Bootstrap, Plan, Stage
 from builder.render import context_archive
@@ -24,6 +27,24 @@ from builder.render import context_archive
 LOG_TAIL = 60
 HEARTBEAT = 30.0  # seconds between "still building" lines on a quiet console
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+#: Writes the builder base's root filesystem tarball: mmdebstrap in a build,
+#: a stand-in in tests (see :func:`debian_rootfs`).
+RootfsWriter = Callable[[Bootstrap, Path], None]
+
+
+@dataclass(frozen=True)
+class StageImage:
+    """A stage's image as the engine holds it, carried forward to the assembler."""
+
+    stage: str
+    tag: str
+    id: str
+    cached: bool  # the engine had it already; nothing was built
+
+
+#: Every stage's image, by stage name, in plan order.
+StageImages = Mapping[str, StageImage]
 
 
 class Progress:
@@ -34,8 +55,8 @@ class Progress:
     kept so a failure can show what went wrong.
     """
 
-    def __init__(self, total: int, out: TextIO = sys.stderr, verbose: bool = False) -> None:
-        self.total = total
+    def __init__(self, out: TextIO = sys.stderr, verbose: bool = False) -> None:
+        self.total = 0  # the plan sets it: Plan.steps()
         self.out = out
         self.verbose = verbose
         self.number = 0
@@ -80,37 +101,46 @@ def _elapsed(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def ensure_builder_base(engine: Engine, base: Bootstrap, mirror: Mirror, epoch: int,
-                        progress: Progress) -> None:
-    """Bootstrap the builder base from Debian packages unless the engine has it."""
-    started = progress.begin("builder-base", f"Debian {base.suite} with compilers (mmdebstrap)")
+def ensure_builder_base(engine: Engine, base: Bootstrap, progress: Progress,
+                        write_rootfs: RootfsWriter) -> None:
+    """Make sure the engine has the builder base: the pinned image, or a bootstrapped one."""
     if base.reference is not None:
+        progress.begin("builder-base", f"pinned image {base.reference}")
         if not engine.has_image(base.reference):
             progress.say(f"      pulling {base.reference}")
             engine.pull(base.reference)
         engine.tag(base.reference, *base.image.split(":", 1))
         progress.cached(base.reference)
         return
+    started = progress.begin("builder-base", f"Debian {base.suite} with compilers (mmdebstrap)")
     if engine.has_image(base.image):
         progress.cached(base.image)
         return
     with tempfile.TemporaryDirectory(prefix="build-image-base-") as work:
         tarball = Path(work) / "rootfs.tar"
-        progress.say(f"      mmdebstrap {base.suite} from {mirror.archive}")
-        bootstrap_rootfs(mirror, base.suite, base.packages, tarball, epoch)
-        repository, tag = base.image.split(":", 1)
-        engine.import_rootfs(tarball, repository, tag)
+        write_rootfs(base, tarball)
+        engine.import_rootfs(tarball, *base.image.split(":", 1))
     progress.done(started, base.image)
 
 
-def build_stage(engine: Engine, stage: Stage, progress: Progress) -> None:
+def debian_rootfs(config: Config, progress: Progress) -> RootfsWriter:
+    """mmdebstrap from the Debian mirror: the one step of a build that reads the host's apt sources."""
+    def write(base: Bootstrap, tarball: Path) -> None:
+        mirror = host_mirror(config.bases.mirror)
+        progress.say(f"      mmdebstrap {base.suite} from {mirror.archive}")
+        bootstrap_rootfs(mirror, base.suite, base.packages, tarball, config.source_date_epoch)
+    return write
+
+
+def build_stage(engine: Engine, stage: Stage, progress: Progress) -> StageImage:
     """Build one stage (or report it cached); on failure name it and show its log."""
     started = progress.begin(stage.name, stage.purpose)
-    if engine.has_image(stage.image):
+    existing = engine.image_facts(stage.image)
+    if existing is not None:
         progress.cached(stage.image)
-        return
+        return StageImage(stage.name, stage.image, existing.id, cached=True)
     try:
-        engine.build(context_archive(stage), stage.image, progress.log)
+        image_id = engine.build(context_archive(stage), stage.image, progress.log)
     except BuildFailed as exc:
         log = "\n".join(f"  | {line}" for line in progress.tail)
         raise BuildFailed(
@@ -118,10 +148,10 @@ def build_stage(engine: Engine, stage: Stage, progress: Progress) -> None:
             hint="run with --verbose for the whole log, or `build-image render` to inspect the Dockerfile",
         ) from exc
     progress.done(started, stage.image)
+    return StageImage(stage.name, stage.image, image_id, cached=False)
 
 
-def build_all(engine: Engine, plan: Plan, mirror: Mirror, progress: Progress) -> None:
-    """The builder base, then every stage in plan order."""
-    ensure_builder_base(engine, plan.base, mirror, plan.config.source_date_epoch, progress)
-    for stage in plan.stages:
-        build_stage(engine, stage, progress)
+def build_all(engine: Engine, plan: Plan, progress: Progress, write_rootfs: RootfsWriter) -> StageImages:
+    """The builder base, then every stage in plan order; returns the stage images for the assembler."""
+    ensure_builder_base(engine, plan.base, progress, write_rootfs)
+    return {stage.name: build_stage(engine, stage, progress) for stage in plan.stages}

@@ -105,7 +105,7 @@ def _run_build(args: argparse.Namespace) -> int:
     from builder.pipeline import build
 
     config = config_module.load(args.config)
-    progress = Progress(total=7 if args.no_verify else 8, verbose=args.verbose)
+    progress = Progress(verbose=args.verbose)
     built = build(config, progress, verify=not args.no_verify)
     if built.report is not None:
         print(built.report.render_text(), file=sys.stderr)
@@ -135,8 +135,8 @@ def _run_render(args: argparse.Namespace) -> int:
     from builder.render import write_plan
 
     config = config_module.load(args.config)
-    prepared = prepare(config, Progress(total=0))
-    for directory in write_plan(prepared.plan, args.out):
+    plan = prepare(config, Progress())
+    for directory in write_plan(plan, args.out):
         print(directory)
     print(args.out / "plan.json")
     return 0
@@ -158,11 +158,11 @@ def _add_verify(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from builder.engine import Engine
+    from builder.engine import DockerEngine
     from builder.verify import VerifyPolicy, verify_image
 
     policy = config_module.load(args.config).verify if args.config else VerifyPolicy()
-    report = verify_image(Engine.connect(), args.image, policy)
+    report = verify_image(DockerEngine.connect(), args.image, policy)
     print(json.dumps(report.to_json(), indent=2, sort_keys=True) if args.json else report.render_text())
     return 0 if report.ok else PolicyViolation.exit_code
 

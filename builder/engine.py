@@ -1,47 +1,34 @@
 """The engine seam: the only module that talks to the Docker SDK.
 
-Everything else asks this module for images, builds and archives, so a
-missing daemon is reported once, in one way, and the rest of the code never
-sees SDK objects or raw API dictionaries.
+:class:`DockerEngine` implements :class:`builder.engine_protocol.Engine` on a
+Docker daemon, so a missing daemon is reported once, in one way, and the rest
+of the code never sees SDK objects or raw API dictionaries.  Construct it
+with :meth:`DockerEngine.connect`.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import docker
 import docker.errors
 
+from builder.engine_protocol import BuildEvent, ChunkReader, ImageFacts
 from builder.errors import BuildFailed, ConfigError, EngineUnavailable, ImageUnreadable
 
-BuildEvent = Callable[[str], None]
 
-
-@dataclass(frozen=True)
-class ImageFacts:
-    """What the tool needs to know about a local image."""
-
-    id: str
-    size: int
-    user: str
-    entrypoint: tuple[str, ...]
-    labels: dict[str, str]
-
-
-class Engine:
-    """A connected Docker engine."""
+class DockerEngine:
+    """A connected Docker engine (implements :class:`builder.engine_protocol.Engine`)."""
 
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
         self._api = client.api
 
     @classmethod
-    def connect(cls) -> "Engine":
+    def connect(cls) -> "DockerEngine":
         """Connect to the engine named by DOCKER_HOST (or the local socket)."""
         try:
             client = docker.from_env(timeout=600)
@@ -146,33 +133,6 @@ class Engine:
         container = self._api.create_container(image, command=["/nonexistent"])
         try:
             chunks, _stat = self._api.get_archive(container["Id"], path)
-            yield _ChunkReader(iter(chunks))
+            yield ChunkReader(iter(chunks))
         finally:
             self._api.remove_container(container["Id"], force=True)
-
-
-class _ChunkReader(io.RawIOBase):
-    """Expose an iterator of byte chunks as a readable file object."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
-def as_file(chunks: Iterator[bytes]) -> IO[bytes]:
-    """Wrap a chunk iterator (e.g. :meth:`Engine.save_image`) as a buffered file."""
-    return io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)

@@ -5,21 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builder.assemble import AssembledImage, assemble
-from builder.build import Progress, build_all
+from builder.build import Progress, build_all, debian_rootfs
 from builder.config import Config
-from builder.debian import Mirror, host_mirror
-from builder.engine import Engine
+from builder.debian import host_mirror
+from builder.engine import DockerEngine
 from builder.plan import Plan, make_plan
 from builder.sources import fetch
 from builder.verify import Report, verify_image
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Sources fetched and verified, the plan made: nothing built yet."""
-
-    plan: Plan
-    mirror: Mirror
 
 
 @dataclass(frozen=True)
@@ -28,24 +20,30 @@ class Built:
     report: Report | None
 
 
-def prepare(config: Config, progress: Progress) -> Prepared:
-    """Fetch and verify the pinned sources, then plan every stage."""
-    mirror = host_mirror(config.bases.mirror)
+def prepare(config: Config, progress: Progress) -> Plan:
+    """Fetch and verify the pinned sources, then plan every stage: nothing built yet.
+
+    The host's apt sources are read only when a source comes from Debian, so
+    ``render`` works with url/path sources on a host without a Debian mirror.
+    """
+    from_debian = any(pin.debian_suite is not None for pin in (config.otp.source, config.elixir))
+    mirror = host_mirror(config.bases.mirror) if from_debian else None
     progress.say(f"sources: OTP {config.otp.source.version}, Elixir {config.elixir.version}")
     otp = fetch("otp", config.otp.source, mirror)
     elixir = fetch("elixir", config.elixir, mirror)
     for source in (otp, elixir):
         progress.say(f"      {source.name:<7}{source.path.name}  sha256 {source.sha256[:16]}…  ({source.origin})")
-    return Prepared(plan=make_plan(config, otp, elixir), mirror=mirror)
+    return make_plan(config, otp, elixir)
 
 
 def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:
     """Build every stage, assemble the final image and (by default) verify it."""
-    engine = Engine.connect()  # a missing daemon is reported before any download
-    prepared = prepare(config, progress)
-    build_all(engine, prepared.plan, prepared.mirror, progress)
+    engine = DockerEngine.connect()  # a missing daemon is reported before any download
+    plan = prepare(config, progress)
+    progress.total = plan.steps(verify=verify)
+    stages = build_all(engine, plan, progress, debian_rootfs(config, progress))
     started = progress.begin("assemble", f"final image {config.tag}")
-    image = assemble(engine, prepared.plan)
+    image = assemble(engine, plan, stages)
     if image.reused:
         progress.cached(f"{image.tag} {image.id[:19]} (same inputs)")
     else:

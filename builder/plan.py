@@ -74,6 +74,10 @@ class Plan:
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 
+    def steps(self, *, verify: bool) -> int:
+        """The numbered steps of a build: the builder base, each stage, the assembly, the verification."""
+        return 1 + len(self.stages) + 1 + int(verify)
+
 
 def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan:
     """Derive every stage, its inputs and its content-addressed image tag."""

@@ -14,7 +14,7 @@ import pytest
 
 from builder import config as config_module
 from builder.build import Progress
-from builder.engine import Engine
+from builder.engine import DockerEngine
 from builder.pipeline import build
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,8 +22,8 @@ EXAMPLE = REPO / "examples" / "hello"
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
-    return Engine.connect()
+def engine() -> DockerEngine:
+    return DockerEngine.connect()
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,7 @@ def epmdless_config() -> config_module.Config:
 def _build(config: config_module.Config) -> str:
     log = io.StringIO()
     try:
-        build(config, Progress(total=7, out=log), verify=False)
+        build(config, Progress(out=log), verify=False)
     except Exception:
         print(log.getvalue())
         raise
@@ -47,12 +47,12 @@ def _build(config: config_module.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def example_image(engine: Engine, example_config: config_module.Config) -> str:
+def example_image(engine: DockerEngine, example_config: config_module.Config) -> str:
     """The example app's image (TLS required, epmd on), tag as configured."""
     return _build(example_config)
 
 
 @pytest.fixture(scope="session")
-def epmdless_image(engine: Engine, epmdless_config: config_module.Config) -> str:
+def epmdless_image(engine: DockerEngine, epmdless_config: config_module.Config) -> str:
     """The same app built with ``launcher.epmdless: true``."""
     return _build(epmdless_config)

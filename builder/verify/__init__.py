@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.engine import Engine, as_file
+from builder.engine_protocol import Engine, as_file
 from builder.verify.checks import elf_findings, image_findings, shell_call_notes
 from builder.verify.imagefs import ImageContents, read_image
 from builder.verify.policy import (

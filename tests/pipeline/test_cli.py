@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builder import debian
 from builder.cli import main
+from builder.engine import DockerEngine
+from fakes import FakeEngine
 
 
 def test_help_lists_every_command_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,7 +73,17 @@ def test_render_writes_the_plan_without_building(tmp_path: Path, monkeypatch: py
     assert (tmp_path / "out" / "plan.json").is_file()
 
 
-@pytest.mark.docker
-def test_verifying_a_missing_image_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_with_path_sources_needs_no_debian_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(debian, "APT_SOURCES", tmp_path / "no-apt" / "sources.list")
+    monkeypatch.setattr(debian, "APT_SOURCE_PARTS", tmp_path / "no-apt" / "sources.list.d")
+    config, _ = write_project(tmp_path)
+    assert main(["render", "-c", str(config), "-o", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "plan.json").is_file()
+
+
+def test_verifying_a_missing_image_is_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(DockerEngine, "connect", lambda: FakeEngine())
     assert main(["verify", "build-image-test/no-such-image:never"]) == 2
     assert "no-such-image" in capsys.readouterr().err

@@ -97,12 +97,16 @@ def test_image_config_and_labels(engine, example_image: str, example_config) -> 
 
 def test_assembling_again_gives_the_same_image_id(engine, example_image: str, example_config) -> None:
     from builder.assemble import assemble
-    from builder.build import Progress
+    from builder.build import Progress, build_all, debian_rootfs
     from builder.pipeline import prepare
 
+    progress = Progress(out=sys.stderr)
+    plan = prepare(example_config, progress)
+    stages = build_all(engine, plan, progress, debian_rootfs(example_config, progress))
+    assert all(stage.cached for stage in stages.values())
     before = engine.image_facts(example_image).id
     engine.remove_image(example_image)
-    again = assemble(engine, prepare(example_config, Progress(0, out=sys.stderr)).plan)
+    again = assemble(engine, plan, stages)
     assert again.id == before == engine.image_facts(example_image).id
 
 

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from builder.certs import write_dist_certs, write_foreign_node
-from builder.engine import Engine
+from builder.engine import DockerEngine
 from runtime_support import Node, NodeSpec, PrivateNetwork, create_network, remove, remove_network, start
 
 CONTAINER_USER = (65532, 65532)
@@ -25,7 +25,7 @@ INTRUDERS = ("intruder-tls", "intruder-plain")
 
 
 @pytest.fixture(scope="session")
-def docker_client(engine: Engine) -> docker.DockerClient:
+def docker_client(engine: DockerEngine) -> docker.DockerClient:
     """The SDK client (tests may use it directly); ``engine`` fails clearly without a daemon."""
     return docker.from_env(timeout=120)
 

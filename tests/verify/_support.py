@@ -1,19 +1,21 @@
 """Helpers for the verifier's tests: small C programs, layer tars, docker-save archives.
 
-Images are written by hand in the ``docker save`` format (manifest.json, an
-image config, one tar per layer), so the tests need no registry and can build
-entries Docker's own builder never would (traversal names, devices, …).
+Layers are written by hand and wrapped in the ``docker save`` format by the
+assembler's own writer (builder.archive), so the tests need no registry, can
+build entries Docker's own builder never would (traversal names, devices, …)
+and read most images in memory, without an engine.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from builder.archive import write_save_archive
 
 # A program with a stack buffer and fortifiable calls whose sizes the compiler
 # knows, so each flag leaves visible evidence.
@@ -107,25 +109,12 @@ def layer(items: list[Item]) -> bytes:
 
 def save_archive(layers: list[bytes], tag: str, *, user: str = "65532:65532",
                  entrypoint: tuple[str, ...] = ("/app/bin/server",)) -> bytes:
-    """A ``docker save`` archive (classic layout) of an image made of ``layers``."""
-    diff_ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in layers]
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"User": user, "Entrypoint": list(entrypoint), "Env": []},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created_by": "verify test"} for _ in layers],
-    }, sort_keys=True).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    layer_names = [f"{d.split(':')[1]}/layer.tar" for d in diff_ids]
-    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}]).encode()
-    members = [*zip(layer_names, layers, strict=True), (config_name, config), ("manifest.json", manifest)]
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), 0
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    """A ``docker save`` archive of an image made of ``layers``, written by the assembler's own writer."""
+    out = io.BytesIO()
+    settings = {"User": user, "Entrypoint": list(entrypoint), "Env": []}
+    write_save_archive(out, tag, layers, settings, created="1970-01-01T00:00:00Z",
+                       history=["verify test"] * len(layers))
+    return out.getvalue()
 
 
 # -- the other checkers ------------------------------------------------------
