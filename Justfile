@@ -5,12 +5,17 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 example:
     build-image build -c examples/hello/build-image.yaml
 
-# Every test: unit tier, launcher sanitizer build, fuzz smoke run, integration tier
+# Without CI=true a test whose tool or engine is missing is skipped (and listed); with CI=true it fails.
+# Every test: unit and host-tool tiers, launcher sanitizer build, fuzz smoke run, integration tier
 test: test-unit test-launcher-asan fuzz-launcher test-integration
 
-# Fast tests that need no Docker engine
+# Tests that need no Docker engine: Python only (unit) and host tools (tools: gcc, erlc, checksec, …)
 test-unit:
     python3 -m pytest -m "not docker"
+
+# Tests that need nothing but Python and the package
+test-python:
+    python3 -m pytest -m unit
 
 # Tests against the real Docker engine and real images (builds the example once)
 test-integration:

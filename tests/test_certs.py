@@ -153,6 +153,7 @@ def test_an_empty_existing_directory_is_used(tmp_path: Path) -> None:
     assert tmp_path / "a" / "dist-key.pem" in written
 
 
+@pytest.mark.tools("root")
 def test_owner_lets_the_container_user_read_its_key(tmp_path: Path) -> None:
     root = tmp_path / "certs"
     write_dist_certs(root, ["a"], owner=CONTAINER_USER)

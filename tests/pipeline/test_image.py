@@ -13,6 +13,7 @@ import docker
 import pytest
 
 from builder.certs import write_dist_certs
+from hygiene import LABELS
 
 pytestmark = pytest.mark.docker
 
@@ -37,6 +38,7 @@ def run_args(certs: Path) -> dict:
         read_only=True, tmpfs={"/tmp": ""}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
         environment={"RELEASE_COOKIE": COOKIE, "POD_IP": "127.0.0.1"},
         volumes={str(certs): {"bind": "/app/dist-certs", "mode": "ro"}},
+        labels=LABELS,
     )
 
 
@@ -80,8 +82,12 @@ def test_each_verb_exits_with_its_status(client, example_image: str, certs: Path
 
 @pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash", "/usr/bin/sh", "/busybox"])
 def test_there_is_no_shell(client, example_image: str, shell: str) -> None:
-    with pytest.raises(docker.errors.APIError, match="no such file or directory"):
-        client.containers.run(example_image, entrypoint=[shell], command=["-c", "true"], remove=True)
+    container = client.containers.create(example_image, entrypoint=[shell], command=["-c", "true"], labels=LABELS)
+    try:
+        with pytest.raises(docker.errors.APIError, match="no such file or directory"):
+            container.start()
+    finally:
+        container.remove(force=True)
 
 
 def test_image_config_and_labels(engine, example_image: str, example_config) -> None:

@@ -7,7 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.tools("pip")  # pip builds the wheel, fetching the build backend from its index
 
 
 def test_the_wheel_carries_templates_and_launcher_sources(tmp_path: Path) -> None:

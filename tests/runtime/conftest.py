@@ -1,8 +1,8 @@
 """Fixtures for the runtime tests: one private network, one CA, real containers.
 
 Every container and the network are removed at the end, also when a test
-fails; containers carry the label ``build-image.test=runtime`` so a crashed
-run can be cleaned with ``docker rm -f $(docker ps -aq -f label=build-image.test=runtime)``.
+fails; both carry the tests' label (``hygiene.LABELS``), so the run fails
+if one is left, and a crashed run can be cleaned as ``tests/hygiene.py`` says.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool, Mount
 
+from hygiene import LABELS
+
 HTTP_PORT = 4000
 DIST_PORT = 24369
 EPMD_PORT = 4369
@@ -43,7 +45,6 @@ EXIT_REFUSED = 78
 # Generous bounds for one node to boot / a cluster to form on a busy 2-core CI box.
 BOOT_DEADLINE = 60.0
 EXIT_DEADLINE = 60.0
-LABEL = "build-image.test=runtime"
 
 T = TypeVar("T")
 
@@ -147,7 +148,7 @@ def create_network(client: docker.DockerClient) -> PrivateNetwork:
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), iprange=str(dynamic),
                                              gateway=str(subnet.network_address + 1))])
     network = client.networks.create(f"build-image-test-{uuid.uuid4().hex[:8]}", driver="bridge",
-                                      ipam=ipam, labels={"build-image.test": "runtime"})
+                                      ipam=ipam, labels=LABELS)
     return PrivateNetwork(network=network, subnet=subnet)
 
 
@@ -227,7 +228,7 @@ def start(client: docker.DockerClient, network: PrivateNetwork, spec: NodeSpec) 
         security_opt=["no-new-privileges"],
         user=RUNTIME_USER,
         environment=dict(spec.env),
-        labels={"build-image.test": "runtime"},
+        labels=LABELS,
         network=network.name,
         name=f"build-image-test-{uuid.uuid4().hex[:10]}",
     )
@@ -244,7 +245,7 @@ def start(client: docker.DockerClient, network: PrivateNetwork, spec: NodeSpec) 
 
 def image_file(client: docker.DockerClient, image: str, path: str) -> str:
     """A small text file out of the image, read without starting it (there is no shell)."""
-    container = client.containers.create(image, command=["/nonexistent"])
+    container = client.containers.create(image, command=["/nonexistent"], labels=LABELS)
     try:
         chunks, _stat = container.get_archive(path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:

@@ -16,8 +16,12 @@ COOKIE = "a-cookie-value-that-must-never-be-in-argv-0123456789"
 
 @pytest.fixture
 def node_certs(tmp_path: Path) -> Path:
-    write_dist_certs(tmp_path / "certs", ["node-1"], owner=(65532, 65532))
-    return tmp_path / "certs" / "node-1"
+    """A node's set the container user can read: made world-readable, as giving it away needs root."""
+    write_dist_certs(tmp_path / "certs", ["node-1"])
+    node = tmp_path / "certs" / "node-1"
+    for pem in node.iterdir():
+        pem.chmod(0o644)
+    return node
 
 
 def _pairs(argv: list[str]) -> list[tuple[str, str]]:
@@ -101,7 +105,7 @@ def test_certs_dir_missing_a_file_names_it(node_certs: Path) -> None:
 
 
 def test_key_the_container_user_cannot_read_is_refused(tmp_path: Path) -> None:
-    write_dist_certs(tmp_path / "certs", ["node-1"], owner=(0, 0))
+    write_dist_certs(tmp_path / "certs", ["node-1"])  # the key stays 0600, owned by whoever runs the test
     with pytest.raises(CertificateError, match="dist-key.pem.*cannot be read") as refused:
         docker_run_argv("hello:1", tmp_path / "certs" / "node-1")
     assert "--owner 65532:65532" in (refused.value.hint or "")

@@ -19,6 +19,7 @@ import docker.errors
 import pytest
 
 from builder.run import Network, docker_run_argv, docker_run_env
+from hygiene import LABEL, RUN
 from runtime_support import Node, PrivateNetwork, http_get, processes
 
 pytestmark = pytest.mark.docker
@@ -35,7 +36,8 @@ def least_privileged(example_image: str, cluster_certs: Path, node_ips: dict[str
                            name=name, extra_env={"PORT": str(APP_PORT)})
     assert argv[:2] == ["docker", "run"] and cookie not in " ".join(argv)
     environ = {k: v for k, v in os.environ.items() if k != "RELEASE_COOKIE"}
-    started = subprocess.run([*argv[:2], "--detach", *argv[2:]], env=docker_run_env({**environ, "TEST_COOKIE": cookie},
+    detached = [*argv[:2], "--detach", "--label", f"{LABEL}={RUN}", *argv[2:]]
+    started = subprocess.run(detached, env=docker_run_env({**environ, "TEST_COOKIE": cookie},
                              cookie_env="TEST_COOKIE"), capture_output=True, text=True, timeout=120, check=False)
     try:
         assert started.returncode == 0, f"{argv} failed:\n{started.stderr}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.archive import write_save_archive
+from hygiene import LABELS
 
 # A program with a stack buffer and fortifiable calls whose sizes the compiler
 # knows, so each flag leaves visible evidence.
@@ -109,9 +110,12 @@ def layer(items: list[Item]) -> bytes:
 
 def save_archive(layers: list[bytes], tag: str, *, user: str = "65532:65532",
                  entrypoint: tuple[str, ...] = ("/app/bin/server",)) -> bytes:
-    """A ``docker save`` archive of an image made of ``layers``, written by the assembler's own writer."""
+    """A ``docker save`` archive of an image made of ``layers``, written by the assembler's own writer.
+
+    The image carries the tests' label, so one left in the engine is found at the end of the run.
+    """
     out = io.BytesIO()
-    settings = {"User": user, "Entrypoint": list(entrypoint), "Env": []}
+    settings = {"User": user, "Entrypoint": list(entrypoint), "Env": [], "Labels": LABELS}
     write_save_archive(out, tag, layers, settings, created="1970-01-01T00:00:00Z",
                        history=["verify test"] * len(layers))
     return out.getvalue()

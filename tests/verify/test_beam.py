@@ -9,6 +9,8 @@ import pytest
 
 from builder.verify.beam import NotABeam, shell_dependent_imports
 
+pytestmark = pytest.mark.tools("erlc")
+
 
 def compile_erl(tmp_path: Path, module: str, body: str) -> bytes:
     source = tmp_path / f"{module}.erl"

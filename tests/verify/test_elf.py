@@ -11,6 +11,8 @@ import pytest
 from _support import checksec_verdicts, compile_c, disagreements, hardening_check_verdicts, our_verdicts
 from builder.verify.elf import NotAnElf, Status, inspect_elf
 
+pytestmark = pytest.mark.tools("gcc", "checksec", "hardening-check")
+
 P, F, N = Status.PASS, Status.FAIL, Status.NOTHING_FORTIFIABLE
 PROPS = ("pie", "relro", "stack-protector", "fortify", "nx-stack", "no-rpath")
 

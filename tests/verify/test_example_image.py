@@ -12,7 +12,7 @@ from _support import checksec_verdicts, disagreements, hardening_check_verdicts,
 from builder.verify import read_from_engine, verify_image
 from builder.verify.imagefs import ImageContents
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.tools("checksec", "hardening-check")]
 
 # The binaries the issue names, as globs on the image path (one match each).
 BINARIES = {
