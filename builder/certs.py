@@ -41,6 +41,7 @@ CA_KEY = "ca-key.pem"
 NODE_CERT = "dist-cert.pem"
 NODE_KEY = "dist-key.pem"
 NODE_CA = "dist-ca.pem"
+#: The nodes ``build-image dist-certs`` writes when none is named: a two-node development cluster.
 DEFAULT_NODES = ("node-1", "node-2")
 
 _CA_DAYS = 3650

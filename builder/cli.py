@@ -11,6 +11,7 @@ from pathlib import Path
 
 from builder import config as config_module
 from builder.build import Progress
+from builder.certs import DEFAULT_NODES
 from builder.errors import BuildImageError, PolicyViolation, UsageError
 
 EPILOG = """\
@@ -225,7 +226,7 @@ def _add_dist_certs(commands: argparse._SubParsersAction) -> None:
         _run_dist_certs)
     command.add_argument("directory", type=Path, help="where to write the certificates")
     command.add_argument("--node", action="append", dest="nodes", metavar="NAME",
-                         help="a node to make a certificate for (repeatable; default: node)")
+                         help=f"a node to make a certificate for (repeatable; default: {' and '.join(DEFAULT_NODES)})")
     command.add_argument("--force", action="store_true", help="replace an existing directory")
     command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks for errors")
@@ -236,7 +237,7 @@ def _run_dist_certs(args: argparse.Namespace) -> int:
 
     from builder.certs import write_dist_certs
 
-    for path in write_dist_certs(args.directory, args.nodes or ["node"], force=args.force,
+    for path in write_dist_certs(args.directory, args.nodes or DEFAULT_NODES, force=args.force,
                                  owner=(65532, 65532) if os.geteuid() == 0 else None):
         print(path)
     return 0

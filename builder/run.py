@@ -127,7 +127,7 @@ def _checked_certs_dir(certs_dir: Path) -> Path:
             f"{', '.join(unreadable)} in {certs} cannot be read by the container user "
             f"{RUNTIME_USER[0]}:{RUNTIME_USER[1]}",
             hint=f"chown {RUNTIME_USER[0]}:{RUNTIME_USER[1]} the files (keep the key 0600), "
-            "or write them with `build-image dist-certs --owner 65532:65532`",
+            "or write them as root with `build-image dist-certs`, which makes the container user their owner",
         )
     return certs
 

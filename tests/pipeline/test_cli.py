@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from builder import debian
+from builder.certs import DEFAULT_NODES
 from builder.cli import main
 from builder.engine import DockerEngine
 from fakes import FakeEngine
@@ -80,6 +81,11 @@ def test_render_with_path_sources_needs_no_debian_mirror(tmp_path: Path, monkeyp
     config, _ = write_project(tmp_path)
     assert main(["render", "-c", str(config), "-o", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "plan.json").is_file()
+
+
+def test_dist_certs_without_nodes_writes_the_library_default(tmp_path: Path) -> None:
+    assert main(["dist-certs", str(tmp_path / "certs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "certs").iterdir()) == sorted(("ca", *DEFAULT_NODES))
 
 
 def test_verifying_a_missing_image_is_exit_2(monkeypatch: pytest.MonkeyPatch,

@@ -108,4 +108,4 @@ def test_key_the_container_user_cannot_read_is_refused(tmp_path: Path) -> None:
     write_dist_certs(tmp_path / "certs", ["node-1"])  # the key stays 0600, owned by whoever runs the test
     with pytest.raises(CertificateError, match="dist-key.pem.*cannot be read") as refused:
         docker_run_argv("hello:1", tmp_path / "certs" / "node-1")
-    assert "--owner 65532:65532" in (refused.value.hint or "")
+    assert "as root with `build-image dist-certs`" in (refused.value.hint or "")
