@@ -26,10 +26,12 @@ import tarsafe
 
 from builder import archive as docker_save
 from builder.build import StageImages
+from builder.appsource import app_source
 from builder.config import Config
 from builder.engine_protocol import Engine
 from builder.errors import BuildFailed, PolicyViolation
 from builder.plan import Plan
+from builder.sbom import SBOM_PATH, make_sbom
 from builder.vmflags import vm_args_problems
 
 APP = "app"
@@ -69,12 +71,19 @@ def assemble(engine: Engine, plan: Plan, stages: StageImages) -> AssembledImage:
     release = _read_tree(engine, stages["release"].id, "/release", "release")
     _check_vm_args(release)
     app_version, erts_version = _release_versions(release)
-    labels = _labels(plan, app_version, erts_version, _build_info(engine, stages["otp"].id))
+    build_info = _build_info(engine, stages["otp"].id)
+    labels = _labels(plan, app_version, erts_version, build_info)
     runtime = _read_tree(engine, stages["runtime"].id, "/rootfs", "rootfs")
     launcher = _read_tree(engine, stages["launcher"].id, "/out/launcher", "")
+    sbom = make_sbom(config=config, sources=plan.sources, app_version=app_version, app=app_source(config.app),
+                     build_info=build_info, release_files=[entry.info.name for entry in release],
+                     runtime_files={entry.info.name: entry.data for entry in runtime if entry.data is not None},
+                     launcher=launcher[0].data or b"")
+    labels[f"{LABEL}.sbom.sha256"] = hashlib.sha256(sbom).hexdigest()
+    sbom_file = Entry(_file_info(SBOM_PATH.lstrip("/"), len(sbom), 0o644), sbom)
     layers = [
         _layer(runtime, config.source_date_epoch, keep_owner=True),
-        _layer(list(_app_entries(config, release, launcher)), config.source_date_epoch, keep_owner=False),
+        _layer([*_app_entries(config, release, launcher), sbom_file], config.source_date_epoch, keep_owner=False),
     ]
     labels[f"{LABEL}.inputs"] = content_key(layers, labels)
     existing = engine.image_facts(config.tag)
@@ -298,6 +307,7 @@ def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[st
         "org.opencontainers.image.title": config.release,
         "org.opencontainers.image.version": app_version,
         "org.opencontainers.image.created": _timestamp(config.source_date_epoch),
+        **app_source(config.app).labels(),
         f"{LABEL}.erts.version": erts_version,
         f"{LABEL}.openssl.version": build_info.get("openssl", "unknown"),
         f"{LABEL}.launcher.dist_port": str(config.launcher.dist_port),

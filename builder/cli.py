@@ -114,6 +114,7 @@ def _run_build(args: argparse.Namespace) -> int:
             raise PolicyViolation(f"{built.image.tag} violates the verification policy (see above)",
                                   hint="fix the build, or add a waiver with a reason under verify.waivers")
     print(f"{built.image.tag} {built.image.id}")
+    _write_sbom(built.image.tag, config)
     if args.push or args.oci:
         _publish(built.image.tag, args)
     return 0
@@ -200,6 +201,13 @@ def _run_push(args: argparse.Namespace) -> int:
     args.push = args.reference
     _publish(args.image or config_module.load(args.config).tag, args)
     return 0
+
+
+def _write_sbom(image: str, config: config_module.Config) -> None:
+    from builder.engine import DockerEngine
+    from builder.publish import output_dir, write_sbom
+
+    print(f"sbom: {write_sbom(DockerEngine.connect(), image, output_dir(config))}", file=sys.stderr)
 
 
 def _publish(image: str, args: argparse.Namespace) -> None:

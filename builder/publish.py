@@ -8,12 +8,21 @@ pushed anything: the engine never sees the registry.
 
 from __future__ import annotations
 
+import hashlib
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder import oci
+from builder.config import Config
 from builder.engine_protocol import Engine, as_file
+from builder.errors import ImageUnreadable
 from builder.registry import Reference, push
+from builder.sbom import SBOM_NAME, SBOM_PATH
+
+#: Beside build-image.yaml: what a build writes for the user (never part of a build context).
+OUTPUT_DIR = ".build-image"
+SBOM_LABEL = "io.build-image.sbom.sha256"
 
 
 @dataclass(frozen=True)
@@ -29,3 +38,30 @@ def publish(engine: Engine, image: str, *, to: Reference | None, oci_dir: Path |
     pushed = to.with_digest(push(artifact, to)) if to is not None else None
     layout = oci.write_layout(artifact, oci_dir, to.tag or image if to else image) if oci_dir else None
     return Published(artifact.digest, pushed, layout)
+
+
+def output_dir(config: Config) -> Path:
+    return config.file.resolve().parent / OUTPUT_DIR
+
+
+def read_sbom(engine: Engine, image: str) -> bytes:
+    """The SBOM inside ``image``, checked against the sha256 its label records."""
+    facts = engine.image_facts(image)
+    expected = facts.labels.get(SBOM_LABEL) if facts is not None else None
+    if expected is None:
+        raise ImageUnreadable(f"{image} has no {SBOM_LABEL} label",
+                              hint="it was not assembled by this build-image: build it again")
+    with engine.archive_from_image(image, SBOM_PATH) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
+        sbom = next((archive.extractfile(m).read() for m in archive if m.isreg()), b"")  # type: ignore[union-attr]
+    if hashlib.sha256(sbom).hexdigest() != expected:
+        raise ImageUnreadable(f"{image}: {SBOM_PATH} does not match its {SBOM_LABEL} label",
+                              hint="the image was altered after assembly: build it again")
+    return sbom
+
+
+def write_sbom(engine: Engine, image: str, directory: Path) -> Path:
+    """Copy the image's SBOM to ``directory/sbom.cdx.json`` (beside the build output)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / SBOM_NAME
+    target.write_bytes(read_sbom(engine, image))
+    return target

@@ -12,6 +12,7 @@ defmodule Hello.MixProject do
       elixir: "~> 1.14",
       start_permanent: Mix.env() == :prod,
       deps: [],
+      package: [licenses: ["Apache-2.0"]],
       releases: [
         hello: [include_erts: true]
       ]
