@@ -86,14 +86,14 @@ def assemble(engine: Engine, plan: Plan, stages: StageImages) -> AssembledImage:
         _layer([*_app_entries(config, release, launcher), sbom_file], config.source_date_epoch, keep_owner=False),
     ]
     labels[f"{LABEL}.inputs"] = content_key(layers, labels)
-    existing = engine.image_facts(config.tag)
+    existing = engine.image_facts(plan.tag)
     if existing is not None and existing.labels.get(f"{LABEL}.inputs") == labels[f"{LABEL}.inputs"]:
-        return AssembledImage(config.tag, existing.id, existing.labels, reused=True)
+        return AssembledImage(plan.tag, existing.id, existing.labels, reused=True)
     with tempfile.TemporaryDirectory(prefix="build-image-assemble-") as work:
         archive = Path(work) / "image.tar"
-        image_id = _write_save_archive(archive, config, layers, labels)
+        image_id = _write_save_archive(archive, config, plan.tag, layers, labels)
         engine.load_image(archive)
-    return AssembledImage(config.tag, image_id, labels)
+    return AssembledImage(plan.tag, image_id, labels)
 
 
 def content_key(layers: list[bytes], labels: dict[str, str]) -> str:
@@ -304,7 +304,7 @@ def _in_layer_order(entries: list[Entry]) -> Iterator[Entry]:
 def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[str, str]) -> dict[str, str]:
     config = plan.config
     labels = {
-        "org.opencontainers.image.title": config.release,
+        "org.opencontainers.image.title": plan.release,
         "org.opencontainers.image.version": app_version,
         "org.opencontainers.image.created": _timestamp(config.source_date_epoch),
         **app_source(config.app).labels(),
@@ -327,7 +327,8 @@ def _timestamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _write_save_archive(target: Path, config: Config, layers: list[bytes], labels: dict[str, str]) -> str:
+def _write_save_archive(target: Path, config: Config, tag: str, layers: list[bytes],
+                        labels: dict[str, str]) -> str:
     """Write the image as a ``docker save`` archive; return its ID (sha256 of its config)."""
     settings = {
         "User": f"{RUN_USER}:{RUN_USER}",
@@ -339,5 +340,5 @@ def _write_save_archive(target: Path, config: Config, layers: list[bytes], label
     }
     with target.open("wb") as out:
         return docker_save.write_save_archive(
-            out, config.tag, layers, settings, created=_timestamp(config.source_date_epoch),
+            out, tag, layers, settings, created=_timestamp(config.source_date_epoch),
             history=("build-image: run-time root filesystem", "build-image: release and launcher"))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from builder import config as config_module
+from builder import contract
 from builder.build import Progress
 from builder.certs import DEFAULT_NODES
 from builder.errors import BuildImageError, PolicyViolation, UsageError
@@ -246,7 +247,7 @@ def _run_dist_certs(args: argparse.Namespace) -> int:
     from builder.certs import write_dist_certs
 
     for path in write_dist_certs(args.directory, args.nodes or DEFAULT_NODES, force=args.force,
-                                 owner=(65532, 65532) if os.geteuid() == 0 else None):
+                                 owner=(contract.RUN_UID, contract.RUN_GID) if os.geteuid() == 0 else None):
         print(path)
     return 0
 
@@ -277,7 +278,12 @@ def _run_run(args: argparse.Namespace) -> int:
     from builder.run import docker_run_argv, docker_run_env
 
     config = config_module.load(args.config)
-    argv = docker_run_argv(config.tag, args.certs, publish=args.publish)
+    tag = config.tag
+    if tag is None:  # no release: in the config: the tag follows the release mix.exs names
+        from builder.pipeline import prepare
+
+        tag = prepare(config, Progress()).tag
+    argv = docker_run_argv(tag, args.certs, publish=args.publish)
     if args.print_only:
         print(shlex.join(argv))
         return 0

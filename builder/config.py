@@ -11,12 +11,13 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from builder import contract
 from builder.errors import ConfigError
 from builder.tasks import validate_tasks
 from builder.verify.policy import UNWAIVABLE
@@ -38,7 +39,6 @@ DEFAULT_OTP_WITHOUT = (
     "et", "eunit", "ftp", "jinterface", "megaco", "observer", "odbc", "reltool",
     "snmp", "tftp", "wx",
 )
-DEFAULT_DIST_PORT = 24369
 DEFAULT_SOURCE_DATE_EPOCH = 1_704_067_200  # 2024-01-01: any fixed instant keeps builds reproducible
 # The run-time base's libraries are Debian's builds, not ours: bookworm links
 # them with -z relro but not -z now, and the loader and glibc's stub libraries
@@ -99,7 +99,7 @@ class Hardening:
 
 @dataclass(frozen=True)
 class LauncherConfig:
-    dist_port: int = DEFAULT_DIST_PORT
+    dist_port: int = contract.DEFAULT_DIST_PORT
     require_tls: bool = True
     epmdless: bool = False
     tasks: tuple[tuple[str, str], ...] = ()
@@ -121,19 +121,31 @@ class Bases:
 
 @dataclass(frozen=True)
 class Config:
-    """One app's build, as the user asked for it."""
+    """One app's build, as the user asked for it.
+
+    ``release`` and ``tag`` are None when build-image.yaml leaves them out:
+    the release is then the one mix itself would build, found by evaluating
+    mix.exs on the Elixir stage (``builder.project``), and :meth:`resolved`
+    fills both in before anything is planned.
+    """
 
     file: Path
-    release: str
+    release: str | None
     app: Path
     otp: OtpConfig
     elixir: SourcePin
     hardening: Hardening
     launcher: LauncherConfig
     bases: Bases
-    tag: str
+    tag: str | None
     source_date_epoch: int
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
+    release_named: bool = True  # False: found in mix.exs, so plain `mix release` builds it
+
+    def resolved(self, release: str, where: str) -> Config:
+        """This config with the release mix would build (found in ``where``) and its default tag."""
+        _check_release_name(release, self.launcher, f"{self.file}: release (from {where})")
+        return replace(self, release=release, tag=self.tag or f"{release}:latest", release_named=False)
 
 
 # ---------------------------------------------------------------------------
@@ -160,10 +172,10 @@ def parse(raw: object, path: Path) -> Config:
     """Turn the YAML document into a :class:`Config` (the only reader of raw data)."""
     top = _Section(raw, "", path)
     base = path.resolve().parent
-    release = top.text("release", pattern=RELEASE_NAME, allowed="a mix release name like my_app")
+    release = top.text("release", default=None, pattern=RELEASE_NAME, allowed="a mix release name like my_app")
     launcher = _launcher(top.section("launcher"))
-    if release in (*launcher.verbs, "server", "start"):
-        top.fail("release", release, "a release name that is not a launcher command (server, start or a task verb)")
+    if release is not None:
+        _check_release_name(release, launcher, f"{path}: release")
     config = Config(
         file=path,
         release=release,
@@ -173,7 +185,7 @@ def parse(raw: object, path: Path) -> Config:
         hardening=_hardening(top.section("hardening")),
         launcher=launcher,
         bases=_bases(top.section("bases")),
-        tag=top.text("tag", default=f"{release}:latest",
+        tag=top.text("tag", default=f"{release}:latest" if release else None,
                      pattern=re.compile(r"[a-z0-9][a-z0-9._/-]*(:[\w][\w.-]{0,127})?"),
                      allowed="an image name with an optional :tag, lower case"),
         source_date_epoch=top.integer("source_date_epoch", default=DEFAULT_SOURCE_DATE_EPOCH,
@@ -182,6 +194,15 @@ def parse(raw: object, path: Path) -> Config:
     )
     top.finish()
     return config
+
+
+def _check_release_name(release: str, launcher: LauncherConfig, where: str) -> None:
+    """A release name becomes the node name and ``/app/bin/<release>``: it must not shadow a command."""
+    if not RELEASE_NAME.fullmatch(release):
+        raise ConfigError(f"{where}: {release!r} is not allowed; expected a mix release name like my_app")
+    if release in (*launcher.verbs, contract.SERVER_COMMAND, contract.SERVER_ALIAS):
+        raise ConfigError(f"{where}: {release!r} is not allowed; expected a release name that is not a "
+                          "launcher command (server, start or a task verb)")
 
 
 def _otp(section: "_Section", base: Path) -> OtpConfig:
@@ -240,7 +261,7 @@ def _launcher(section: "_Section") -> LauncherConfig:
     tasks = tasks_section.string_map()
     validate_tasks(tasks)
     config = LauncherConfig(
-        dist_port=section.integer("dist_port", default=DEFAULT_DIST_PORT, minimum=1024, maximum=65535),
+        dist_port=section.integer("dist_port", default=contract.DEFAULT_DIST_PORT, minimum=1024, maximum=65535),
         require_tls=section.boolean("require_tls", default=True),
         epmdless=section.boolean("epmdless", default=False),
         tasks=tuple(sorted(tasks.items())),

@@ -9,7 +9,9 @@ from builder.build import Progress, build_all, debian_rootfs
 from builder.config import Config
 from builder.debian import host_mirror
 from builder.engine import DockerEngine
+from builder.engine_protocol import Engine
 from builder.plan import Plan, make_plan
+from builder.project import resolve_release
 from builder.sources import fetch
 from builder.verify import Report, verify_image
 
@@ -20,11 +22,13 @@ class Built:
     report: Report | None
 
 
-def prepare(config: Config, progress: Progress) -> Plan:
+def prepare(config: Config, progress: Progress, engine: Engine | None = None) -> Plan:
     """Fetch and verify the pinned sources, then plan every stage: nothing built yet.
 
     The host's apt sources are read only when a source comes from Debian, so
     ``render`` works with url/path sources on a host without a Debian mirror.
+    Without ``release:`` in the config, the release is found in mix.exs first,
+    which builds the toolchain stages (on ``engine``, connected when needed).
     """
     from_debian = any(pin.debian_suite is not None for pin in (config.otp.source, config.elixir))
     mirror = host_mirror(config.bases.mirror) if from_debian else None
@@ -33,16 +37,19 @@ def prepare(config: Config, progress: Progress) -> Plan:
     elixir = fetch("elixir", config.elixir, mirror)
     for source in (otp, elixir):
         progress.say(f"      {source.name:<7}{source.path.name}  sha256 {source.sha256[:16]}…  ({source.origin})")
+    if config.release is None:
+        config = resolve_release(engine or DockerEngine.connect(), config, otp, elixir, progress,
+                                 debian_rootfs(config, progress))
     return make_plan(config, otp, elixir)
 
 
 def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:
     """Build every stage, assemble the final image and (by default) verify it."""
     engine = DockerEngine.connect()  # a missing daemon is reported before any download
-    plan = prepare(config, progress)
+    plan = prepare(config, progress, engine)
     progress.total = plan.steps(verify=verify)
     stages = build_all(engine, plan, progress, debian_rootfs(config, progress))
-    started = progress.begin("assemble", f"final image {config.tag}")
+    started = progress.begin("assemble", f"final image {plan.tag}")
     image = assemble(engine, plan, stages)
     if image.reused:
         progress.cached(f"{image.tag} {image.id[:19]} (same inputs)")
@@ -51,6 +58,6 @@ def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:
     report = None
     if verify:
         progress.begin("verify", "hardening, no shell, non-root, no secrets")
-        report = verify_image(engine, config.tag, config.verify)
+        report = verify_image(engine, plan.tag, config.verify)
         progress.say("      " + ("clean" if report.ok else "VIOLATIONS (report follows)"))
     return Built(image=image, report=report)

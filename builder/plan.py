@@ -70,6 +70,8 @@ class Plan:
     base: Bootstrap
     stages: tuple[Stage, ...]
     sources: tuple[FetchedSource, ...]
+    release: str  # the mix release built: from build-image.yaml, else found in mix.exs
+    tag: str  # the final image
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
@@ -79,32 +81,53 @@ class Plan:
         return 1 + len(self.stages) + 1 + int(verify)
 
 
+@dataclass(frozen=True)
+class ReleaseProbe:
+    """The stages that find the release mix would build, when build-image.yaml names none."""
+
+    base: Bootstrap
+    stages: tuple[Stage, ...]  # otp, elixir, release-name
+
+    @property
+    def answer(self) -> str:
+        """The image holding the answer, at :data:`RELEASE_NAME_FILE`."""
+        return self.stages[-1].image
+
+
+RELEASE_NAME_FILE = "/probe/answer"
+
+
+def release_probe(config: Config, otp: FetchedSource, elixir: FetchedSource) -> ReleaseProbe:
+    """Evaluate mix.exs alone on the Elixir stage: keyed by mix.exs, so app code changes reuse the answer."""
+    base = _bootstrap(config)
+    otp_stage, elixir_stage = _toolchain(config, base, otp, elixir)
+    probe = _stage("release-name", "the release mix would build, from mix.exs", elixir_stage.image,
+                   {"source_date_epoch": config.source_date_epoch},
+                   {"mix.exs": config.app / "mix.exs", "release_name.exs": dockerfiles_dir() / "release_name.exs"})
+    return ReleaseProbe(base=base, stages=(otp_stage, elixir_stage, probe))
+
+
 def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan:
-    """Derive every stage, its inputs and its content-addressed image tag."""
+    """Derive every stage, its inputs and its content-addressed image tag.
+
+    ``config`` must name its release (given, or :meth:`Config.resolved` from mix.exs).
+    """
+    if config.release is None or config.tag is None:
+        raise ValueError("make_plan needs the release name: resolve it from mix.exs first")
     base = _bootstrap(config)
     flags = {"cflags": " ".join(config.hardening.cflags), "ldflags": " ".join(config.hardening.ldflags)}
-    shared_ldflags = " ".join(f for f in config.hardening.ldflags if f != "-pie")
     epoch = {"source_date_epoch": config.source_date_epoch}
     runtime = _stage("runtime", "distroless run-time root filesystem", base.image,
                      {"packages": list(RUNTIME_PACKAGES), "unused_libraries": list(UNUSED_LIBRARIES),
                       **epoch}, {})
-    otp_stage = _stage(
-        "otp", f"Erlang/OTP {otp.version}, hardened", base.image,
-        {"otp_version": otp.version, "tarball": otp.path.name, "sha256": otp.sha256,
-         "without": sorted(config.otp.without), "patches": [p.name for p in config.otp.patches],
-         "ded_ldflags": shared_ldflags, **flags, **epoch},
-        {otp.path.name: otp.path, **{f"patches/{p.name}": p for p in config.otp.patches}},
-    )
-    elixir_stage = _stage(
-        "elixir", f"Elixir {elixir.version}", otp_stage.image,
-        {"elixir_version": elixir.version, "tarball": elixir.path.name, "sha256": elixir.sha256, **epoch},
-        {elixir.path.name: elixir.path},
-    )
+    otp_stage, elixir_stage = _toolchain(config, base, otp, elixir)
     release = _stage(
         "release", f"mix release {config.release}", elixir_stage.image,
-        {"release": config.release, "require_tls": config.launcher.require_tls,
+        {"release": config.release, "named": config.release_named, "require_tls": config.launcher.require_tls,
          "epmdless": config.launcher.epmdless, "epmd_module": EPMD_MODULE, **epoch},
         {**_app_files(config.app),
+         "include_erts.exs": dockerfiles_dir() / "include_erts.exs",
+         **({"require_ssl.exs": dockerfiles_dir() / "require_ssl.exs"} if config.launcher.require_tls else {}),
          **({f"{EPMD_MODULE}.erl": launcher_dir() / "erlang" / f"{EPMD_MODULE}.erl"}
             if config.launcher.epmdless else {})},
         repository=f"release-{config.release}",
@@ -118,7 +141,27 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan
         repository=f"launcher-{config.release}",
     )
     return Plan(config=config, base=base, stages=(runtime, otp_stage, elixir_stage, release, launcher),
-                sources=(otp, elixir))
+                sources=(otp, elixir), release=config.release, tag=config.tag)
+
+
+def _toolchain(config: Config, base: Bootstrap, otp: FetchedSource, elixir: FetchedSource) -> tuple[Stage, Stage]:
+    """The OTP and Elixir stages: their keys depend on the pins and flags only, never on the app."""
+    flags = {"cflags": " ".join(config.hardening.cflags), "ldflags": " ".join(config.hardening.ldflags)}
+    shared_ldflags = " ".join(f for f in config.hardening.ldflags if f != "-pie")
+    epoch = {"source_date_epoch": config.source_date_epoch}
+    otp_stage = _stage(
+        "otp", f"Erlang/OTP {otp.version}, hardened", base.image,
+        {"otp_version": otp.version, "tarball": otp.path.name, "sha256": otp.sha256,
+         "without": sorted(config.otp.without), "patches": [p.name for p in config.otp.patches],
+         "ded_ldflags": shared_ldflags, **flags, **epoch},
+        {otp.path.name: otp.path, **{f"patches/{p.name}": p for p in config.otp.patches}},
+    )
+    elixir_stage = _stage(
+        "elixir", f"Elixir {elixir.version}", otp_stage.image,
+        {"elixir_version": elixir.version, "tarball": elixir.path.name, "sha256": elixir.sha256, **epoch},
+        {elixir.path.name: elixir.path},
+    )
+    return otp_stage, elixir_stage
 
 
 def _bootstrap(config: Config) -> Bootstrap:

@@ -93,8 +93,8 @@ def test_the_same_entries_give_the_same_bytes() -> None:
 
 def test_save_archive_is_deterministic_and_names_the_tag(example: config_module.Config, tmp_path: Path) -> None:
     layer = assemble._layer([entry("a")], epoch=1_000, keep_owner=False)
-    first = assemble._write_save_archive(tmp_path / "1.tar", example, [layer], {"k": "v"})
-    second = assemble._write_save_archive(tmp_path / "2.tar", example, [layer], {"k": "v"})
+    first = assemble._write_save_archive(tmp_path / "1.tar", example, "hello:latest", [layer], {"k": "v"})
+    second = assemble._write_save_archive(tmp_path / "2.tar", example, "hello:latest", [layer], {"k": "v"})
     assert first == second and first.startswith("sha256:")
     assert (tmp_path / "1.tar").read_bytes() == (tmp_path / "2.tar").read_bytes()
     manifest = tarfile.open(tmp_path / "1.tar").extractfile("manifest.json").read().decode()  # type: ignore[union-attr]

@@ -62,7 +62,7 @@ def test_build_directories_of_the_app_are_not_inputs(inputs, tmp_path: Path) -> 
     before = plan.stage("release").image
     (app / "_build" / "prod" / "junk").write_text("x")
     assert make_plan(dataclasses.replace(loaded, app=app), otp, elixir).stage("release").image == before
-    assert [name for name, _ in plan.stage("release").files] == ["app/mix.exs"]
+    assert [name for name, _ in plan.stage("release").files if name.startswith("app/")] == ["app/mix.exs"]
 
 
 def test_a_flag_change_rebuilds_otp_and_everything_after(inputs) -> None:

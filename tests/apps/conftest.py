@@ -1,0 +1,111 @@
+"""Real projects built as they are, each image once per session, run under least privilege.
+
+The projects under tests/apps/ are what a newcomer brings: a plain app with
+no ``releases:`` and no ``:ssl``, an umbrella with two releases (one with
+``include_erts: false``).  Each is built through ``build-image build`` (the
+real CLI, the real pipeline, verification included) the first time a test
+asks for it.  Containers run on a private network with the runtime tests'
+hardening (read-only, no capabilities, uid 65532) and are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder import contract
+from builder.certs import write_dist_certs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime"))
+
+from runtime_support import (  # noqa: E402  (the runtime tests' helpers, one directory over)
+    Node, NodeSpec, PrivateNetwork, create_network, remove, remove_network, start,
+)
+
+APPS = Path(__file__).resolve().parent
+NODES = ("a", "b", "c", "d")
+
+
+@dataclass(frozen=True)
+class BuiltApp:
+    """An image built by ``build-image build`` and what the command printed."""
+
+    tag: str
+    log: str
+
+
+def build_with_cli(config: Path, *extra: str) -> BuiltApp:
+    """``build-image build -c CONFIG`` as a user runs it; fails the test with the whole output when it fails."""
+    done = subprocess.run([sys.executable, "-m", "builder", "build", "-c", str(config), *extra],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"build-image build -c {config} exited {done.returncode}:\n{done.stderr}{done.stdout}"
+    tag, _image_id = done.stdout.split()[-2:]
+    return BuiltApp(tag=tag, log=done.stderr)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    return docker.from_env(timeout=120)
+
+
+@pytest.fixture(scope="session")
+def plain_app() -> BuiltApp:
+    """tests/apps/plainapp: no release: in its build-image.yaml, none in mix.exs, no :ssl."""
+    return build_with_cli(APPS / "plainapp" / "build-image.yaml")
+
+
+@pytest.fixture(scope="session")
+def umbrella_back() -> BuiltApp:
+    """tests/apps/umbrella's release ``back`` (include_erts: false, no executables), named in the config."""
+    return build_with_cli(APPS / "umbrella" / "build-image.yaml")
+
+
+@pytest.fixture(scope="session")
+def apps_network(docker_client: docker.DockerClient) -> Iterator[PrivateNetwork]:
+    network = create_network(docker_client)
+    try:
+        yield network
+    finally:
+        remove_network(network)
+
+
+@pytest.fixture(scope="session")
+def apps_ips(apps_network: PrivateNetwork) -> dict[str, str]:
+    return {name: apps_network.allocate() for name in NODES}
+
+
+@pytest.fixture(scope="session")
+def apps_certs(tmp_path_factory: pytest.TempPathFactory, apps_ips: dict[str, str]) -> Path:
+    root = tmp_path_factory.mktemp("apps-certs") / "cluster"
+    write_dist_certs(root, [f"{name}={ip}" for name, ip in apps_ips.items()],
+                     owner=(contract.RUN_UID, contract.RUN_GID))
+    return root
+
+
+@pytest.fixture(scope="session")
+def apps_cookie() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def run_app(docker_client: docker.DockerClient, apps_network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
+    """Start containers for one test (least privilege, see runtime_support.start); all removed afterwards."""
+    started: list[Node] = []
+
+    def _run(spec: NodeSpec) -> Node:
+        node = start(docker_client, apps_network, spec)
+        started.append(node)
+        return node
+
+    try:
+        yield _run
+    finally:
+        for node in started:
+            remove(node)

@@ -1,0 +1,3 @@
+import Config
+
+config :plainapp, greeting: "from config.exs"

@@ -1,0 +1,56 @@
+defmodule PlainApp.Application do
+  @moduledoc false
+  use Application
+
+  def start(_type, _args) do
+    Supervisor.start_link([{Task, fn -> PlainApp.HTTP.listen(4000) end}], strategy: :one_for_one)
+  end
+end
+
+defmodule PlainApp.HTTP do
+  @moduledoc """
+  Just enough HTTP for the tests: `/health`, `/greeting` (the runtime.exs
+  value), `/nodes` (this node and its peers) and `/apps` (started applications).
+  """
+
+  def listen(port) do
+    {:ok, socket} = :gen_tcp.listen(port, [:binary, packet: :http_bin, active: false, reuseaddr: true])
+    accept(socket)
+  end
+
+  defp accept(socket) do
+    {:ok, client} = :gen_tcp.accept(socket)
+    path = read_path(client)
+    :gen_tcp.send(client, reply(path))
+    :gen_tcp.close(client)
+    accept(socket)
+  end
+
+  # The headers are read too: closing a socket with unread input resets it.
+  defp read_path(client) do
+    case :gen_tcp.recv(client, 0, 5_000) do
+      {:ok, {:http_request, :GET, {:abs_path, path}, _}} -> skip_headers(client, path)
+      _ -> nil
+    end
+  end
+
+  defp skip_headers(client, path) do
+    case :gen_tcp.recv(client, 0, 5_000) do
+      {:ok, {:http_header, _, _, _, _}} -> skip_headers(client, path)
+      {:ok, :http_eoh} -> path
+      _ -> nil
+    end
+  end
+
+  defp reply("/health"), do: ok("ok")
+  defp reply("/greeting"), do: ok(Application.fetch_env!(:plainapp, :greeting))
+  defp reply("/nodes"), do: ok(Enum.map_join([node() | Node.list()], ",", &Atom.to_string/1))
+
+  defp reply("/apps"),
+    do: ok(Enum.map_join(Application.started_applications(), ",", &Atom.to_string(elem(&1, 0))))
+
+  defp reply(_), do: "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+  defp ok(body),
+    do: "HTTP/1.1 200 OK\r\ncontent-length: #{byte_size(body)}\r\nconnection: close\r\n\r\n" <> body
+end

@@ -1,0 +1,70 @@
+"""Projects build as they are: no ``releases:``, no ``:ssl``, an umbrella, include_erts: false.
+
+Each image is built through ``build-image build`` from a build-image.yaml
+holding the pins (and, for the umbrella, which release), then started as
+production would run it, and asked over HTTP whether it booted with what
+the build promised: TLS distribution (ssl started), the node name from the
+release, config/runtime.exs applied from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import pytest
+
+from conftest import BuiltApp
+from runtime_support import Node, NodeSpec, http_get, image_file
+
+pytestmark = pytest.mark.docker
+
+
+def _serve(run_app: Callable[[NodeSpec], Node], image: str, ip: str, certs: Path, cookie: str) -> Node:
+    node = run_app(NodeSpec(image, ip, certs, {"RELEASE_COOKIE": cookie, "POD_IP": ip,
+                                               "GREETING": "set at run time"}))
+    node.wait_serving()
+    return node
+
+
+def _get(ip: str, path: str) -> str:
+    reply = http_get(ip, path)
+    assert reply is not None and reply.status == 200, f"GET {path}: {reply}"
+    return reply.body.decode()
+
+
+def test_a_plain_project_names_its_release_itself(plain_app: BuiltApp) -> None:
+    assert plain_app.tag == "plainapp:latest"
+    assert "release plainapp (from mix.exs)" in plain_app.log
+
+
+def test_a_plain_project_without_ssl_boots_with_tls_distribution(
+        plain_app: BuiltApp, run_app: Callable[[NodeSpec], Node], apps_ips: dict[str, str],
+        apps_certs: Path, apps_cookie: str) -> None:
+    ip = apps_ips["a"]
+    _serve(run_app, plain_app.tag, ip, apps_certs / "a", apps_cookie)
+    assert _get(ip, "/nodes") == f"plainapp@{ip}"
+    assert {"ssl", "public_key", "crypto", "plainapp"} <= set(_get(ip, "/apps").split(","))
+    assert _get(ip, "/greeting") == "set at run time", "config/runtime.exs was not applied"
+
+
+def test_the_umbrella_builds_the_release_it_names(umbrella_back: BuiltApp) -> None:
+    assert umbrella_back.tag == "back:latest"
+    assert "[5/8] release: mix release back" in umbrella_back.log
+
+
+def test_an_umbrella_release_without_erts_or_ssl_boots(
+        umbrella_back: BuiltApp, run_app: Callable[[NodeSpec], Node], apps_ips: dict[str, str],
+        apps_certs: Path, apps_cookie: str, docker_client: docker.DockerClient) -> None:
+    ip = apps_ips["b"]
+    _serve(run_app, umbrella_back.tag, ip, apps_certs / "b", apps_cookie)
+    assert _get(ip, "/release") == "back"
+    assert _get(ip, "/nodes") == f"back@{ip}"
+    started = set(_get(ip, "/apps").split(","))
+    assert {"ssl", "back", "shared"} <= started and "front" not in started
+    assert _get(ip, "/greeting") == "set at run time"
+    _erts, version = image_file(docker_client, umbrella_back.tag, "/app/releases/start_erl.data").split()
+    assert version == "0.4.0"
+    rel = image_file(docker_client, umbrella_back.tag, f"/app/releases/{version}/back.rel")
+    assert "{ssl," in rel and "{front," not in rel, rel

@@ -1,0 +1,3 @@
+import Config
+
+config :shared, greeting: "from config.exs"
