@@ -16,7 +16,7 @@ from typing import IO
 import docker
 import docker.errors
 
-from builder.engine_protocol import BuildEvent, ChunkReader, ImageFacts
+from builder.engine_protocol import BuildEvent, ImageFacts, as_file
 from builder.errors import BuildFailed, ConfigError, EngineUnavailable, ImageUnreadable
 
 
@@ -28,7 +28,7 @@ class DockerEngine:
         self._api = client.api
 
     @classmethod
-    def connect(cls) -> "DockerEngine":
+    def connect(cls) -> DockerEngine:
         """Connect to the engine named by DOCKER_HOST (or the local socket)."""
         try:
             client = docker.from_env(timeout=600)
@@ -133,6 +133,6 @@ class DockerEngine:
         container = self._api.create_container(image, command=["/nonexistent"])
         try:
             chunks, _stat = self._api.get_archive(container["Id"], path)
-            yield ChunkReader(iter(chunks))
+            yield as_file(iter(chunks))
         finally:
             self._api.remove_container(container["Id"], force=True)

@@ -66,7 +66,7 @@ class Engine(Protocol):
         """``docker save`` of ``ref`` as a stream of chunks (manifest.json + layer tars)."""
 
 
-class ChunkReader(io.RawIOBase):
+class _ChunkReader(io.RawIOBase):
     """Expose an iterator of byte chunks as a readable file object."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
@@ -91,4 +91,4 @@ class ChunkReader(io.RawIOBase):
 
 def as_file(chunks: Iterator[bytes]) -> IO[bytes]:
     """Wrap a chunk iterator (e.g. :meth:`Engine.save_image`) as a buffered file."""
-    return io.BufferedReader(ChunkReader(chunks), buffer_size=1 << 20)
+    return io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)

@@ -162,11 +162,10 @@ def _build(config: config_module.Config) -> str:
 
     log = io.StringIO()
     try:
-        build(config, Progress(out=log), verify=False)
+        return build(config, Progress(out=log), verify=False).image.tag
     except Exception:
         print(log.getvalue())
         raise
-    return config.tag
 
 
 @pytest.fixture(scope="session")

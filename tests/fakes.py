@@ -1,4 +1,4 @@
-"""An engine held in memory, for the unit tier: the pipeline's Engine protocol without a daemon.
+"""Test doubles for the unit tier: an engine held in memory, and the example's plan without downloads.
 
 It keeps images as :class:`ImageFacts` by reference, serves stage outputs
 from tar bytes the test provides, keeps loaded ``docker save`` archives so
@@ -10,6 +10,7 @@ implements the protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -20,8 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from builder import config as config_module
 from builder.engine_protocol import BuildEvent, ImageFacts
 from builder.errors import BuildFailed, ConfigError, ImageUnreadable
+from builder.plan import Plan, make_plan
+from builder.sources import FetchedSource
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello" / "build-image.yaml"
+
+
+def example_plan(tmp_path: Path, **bases: str) -> Plan:
+    """The example app's plan, small local files standing in for its sources; ``bases`` overrides."""
+    config = config_module.load(EXAMPLE)
+    config = dataclasses.replace(config, bases=dataclasses.replace(config.bases, **bases))
+    sources = []
+    for name, version in (("otp", "27.3.4.1"), ("elixir", "1.18.3")):
+        path = tmp_path / f"{name}.tar.gz"
+        path.write_bytes(name.encode())
+        sources.append(FetchedSource(name, version, path, name.ljust(64, "0"), "test"))
+    return make_plan(config, *sources)
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,8 @@ class FakeEngine:
 
     def build(self, context: IO[bytes], tag: str, on_line: BuildEvent) -> str:
         self.calls.append(("build", tag))
-        tarfile.open(fileobj=context).getnames()  # a readable build context
+        with tarfile.open(fileobj=context) as archive:
+            assert "Dockerfile" in archive.getnames(), f"the build context of {tag} has no Dockerfile"
         script = self.builds.get(tag, ScriptedBuild())
         for line in script.lines:
             on_line(line)

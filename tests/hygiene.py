@@ -26,7 +26,7 @@ LABELS = {LABEL: RUN}
 
 def leftovers(client: docker.DockerClient) -> list[str]:
     """This run's containers, networks and images still in the engine, one line each."""
-    mine = {"label": f"{LABEL}={RUN}"}
+    mine: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={RUN}"}
     found = [f"container {c.name} ({c.status})" for c in client.containers.list(all=True, filters=mine)]
     found += [f"network {n.name}" for n in client.networks.list(filters=mine)]
     found += [f"image {', '.join(i.tags) or i.id}" for i in client.images.list(filters=mine)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import tarfile
 from pathlib import Path
@@ -12,29 +11,14 @@ import docker.errors
 import pytest
 
 from builder import build as build_module
-from builder import config as config_module
 from builder import debian
 from builder.build import LOG_TAIL, Progress, build_all, debian_rootfs
 from builder.engine import DockerEngine
 from builder.errors import BuildFailed, ConfigError, SourceError
-from builder.plan import Bootstrap, Plan, make_plan
-from builder.sources import FetchedSource
-from fakes import FakeEngine, ScriptedBuild
+from builder.plan import Bootstrap, Plan
+from fakes import FakeEngine, ScriptedBuild, example_plan
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello" / "build-image.yaml"
 PINNED = "registry.test/builder@sha256:" + "b" * 64
-
-
-def make(tmp_path: Path, **bases: str) -> Plan:
-    """The example app's plan, with small local tarballs standing in for the sources."""
-    config = config_module.load(EXAMPLE)
-    config = dataclasses.replace(config, bases=dataclasses.replace(config.bases, **bases))
-    sources = []
-    for name, version in (("otp", "27.3.4.1"), ("elixir", "1.18.3")):
-        path = tmp_path / f"{name}.tar.gz"
-        path.write_bytes(name.encode())
-        sources.append(FetchedSource(name, version, path, name.ljust(64, "0"), "test"))
-    return make_plan(config, *sources)
 
 
 def progress_for(plan: Plan) -> Progress:
@@ -57,13 +41,13 @@ def built(engine: FakeEngine) -> list[str]:
 
 
 def test_a_build_numbers_its_steps_from_the_plan(tmp_path: Path) -> None:
-    plan = make(tmp_path)
+    plan = example_plan(tmp_path)
     assert plan.steps(verify=True) == 1 + len(plan.stages) + 2
     assert plan.steps(verify=False) == 1 + len(plan.stages) + 1
 
 
 def test_cached_stages_are_not_built_and_their_ids_carried_forward(tmp_path: Path) -> None:
-    plan = make(tmp_path)
+    plan = example_plan(tmp_path)
     engine = FakeEngine()
     engine.add_image(plan.base.image)
     held = {stage.name: engine.add_image(stage.image).id for stage in plan.stages}
@@ -80,7 +64,7 @@ def test_cached_stages_are_not_built_and_their_ids_carried_forward(tmp_path: Pat
 
 
 def test_missing_stages_are_built_in_order_and_return_the_built_ids(tmp_path: Path) -> None:
-    plan = make(tmp_path)
+    plan = example_plan(tmp_path)
     engine = FakeEngine()
     engine.add_image(plan.base.image)
     for stage in plan.stages[:2]:
@@ -95,7 +79,7 @@ def test_missing_stages_are_built_in_order_and_return_the_built_ids(tmp_path: Pa
 
 
 def test_a_pinned_builder_the_engine_has_is_tagged_as_the_base(tmp_path: Path) -> None:
-    plan = make(tmp_path, builder=PINNED)
+    plan = example_plan(tmp_path, builder=PINNED)
     engine = FakeEngine()
     engine.add_image(PINNED)
 
@@ -106,7 +90,7 @@ def test_a_pinned_builder_the_engine_has_is_tagged_as_the_base(tmp_path: Path) -
 
 
 def test_a_missing_pinned_builder_is_pulled_then_tagged(tmp_path: Path) -> None:
-    plan = make(tmp_path, builder=PINNED)
+    plan = example_plan(tmp_path, builder=PINNED)
     engine = FakeEngine(registry={PINNED})
     progress = progress_for(plan)
 
@@ -118,7 +102,7 @@ def test_a_missing_pinned_builder_is_pulled_then_tagged(tmp_path: Path) -> None:
 
 
 def test_a_pinned_builder_that_cannot_be_pulled_stops_before_any_stage(tmp_path: Path) -> None:
-    plan = make(tmp_path, builder=PINNED)
+    plan = example_plan(tmp_path, builder=PINNED)
     engine = FakeEngine()
 
     with pytest.raises(ConfigError, match=f"cannot pull {PINNED}"):
@@ -142,7 +126,7 @@ def test_the_docker_engine_explains_a_failed_pull() -> None:
 
 
 def test_a_missing_builder_base_is_bootstrapped_and_imported(tmp_path: Path) -> None:
-    plan = make(tmp_path)
+    plan = example_plan(tmp_path)
     engine = FakeEngine()
     written: list[Bootstrap] = []
 
@@ -163,7 +147,7 @@ def test_the_debian_bootstrap_reads_the_mirror_only_when_it_runs(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(debian, "APT_SOURCES", tmp_path / "no-sources.list")
     monkeypatch.setattr(debian, "APT_SOURCE_PARTS", tmp_path / "no-sources.list.d")
-    plan = make(tmp_path)
+    plan = example_plan(tmp_path)
     progress = Progress(out=io.StringIO())
     write = debian_rootfs(plan.config, progress)  # nothing read yet
     with pytest.raises(SourceError, match="no Debian mirror"):
@@ -171,14 +155,14 @@ def test_the_debian_bootstrap_reads_the_mirror_only_when_it_runs(tmp_path: Path,
 
     calls: list[tuple[object, ...]] = []
     monkeypatch.setattr(build_module, "bootstrap_rootfs", lambda *args: calls.append(args))
-    mirrored = make(tmp_path, mirror="http://mirror.test/debian")
+    mirrored = example_plan(tmp_path, mirror="http://mirror.test/debian")
     debian_rootfs(mirrored.config, progress)(mirrored.base, tmp_path / "rootfs.tar")
     assert calls == [(debian.Mirror("http://mirror.test/debian"), mirrored.base.suite, mirrored.base.packages,
                       tmp_path / "rootfs.tar", mirrored.config.source_date_epoch)]
 
 
 def test_a_failed_stage_is_named_with_the_tail_of_its_log(tmp_path: Path) -> None:
-    plan = make(tmp_path)
+    plan = example_plan(tmp_path)
     engine = FakeEngine()
     engine.add_image(plan.base.image)
     release = plan.stage("release")
