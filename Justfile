@@ -25,7 +25,7 @@ test-integration:
 test-launcher-asan:
     LAUNCHER_SANITIZE=1 python3 -m pytest -q tests/launcher
 
-# Short libFuzzer run over the start_erl.data parser and command dispatch
+# Short libFuzzer run over the start_erl.data parser, command dispatch and the environment checks
 fuzz-launcher seconds="30":
     mkdir -p build/fuzz/corpus
     make -s -C launcher fuzz CC=clang-14 OUT="$PWD/build/fuzz/fuzz_launcher"

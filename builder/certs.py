@@ -33,14 +33,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from builder import contract
 from builder.errors import CertificateError
 
 CA_DIR = "ca"
 CA_CERT = "ca-cert.pem"
 CA_KEY = "ca-key.pem"
-NODE_CERT = "dist-cert.pem"
-NODE_KEY = "dist-key.pem"
-NODE_CA = "dist-ca.pem"
 #: The nodes ``build-image dist-certs`` writes when none is named: a two-node development cluster.
 DEFAULT_NODES = ("node-1", "node-2")
 
@@ -177,7 +175,7 @@ def write_dist_certs(
     ``NAME=HOST,...``).  A non-empty ``directory`` is refused unless ``force``;
     with ``force`` only the files this function writes are replaced.
     ``owner`` (uid, gid) chowns everything so a container user such as
-    65532 can read its bind-mounted key (needs root).  Returns the written
+    ``contract.RUN_UID`` can read its bind-mounted key (needs root).  Returns the written
     files, sorted.
     """
     specs = _parse_nodes(nodes)
@@ -272,9 +270,9 @@ def _write_node(
     certificate, key = ca.issue(spec)
     _make_dir(node_dir, _NODE_DIR_MODE, owner)
     return [
-        _write(node_dir / NODE_CERT, _pem(certificate), _PUBLIC_MODE, owner),
-        _write(node_dir / NODE_KEY, _key_pem(key), _KEY_MODE, owner),
-        _write(node_dir / NODE_CA, trusted_ca_pem, _PUBLIC_MODE, owner),
+        _write(node_dir / contract.DIST_CERT, _pem(certificate), _PUBLIC_MODE, owner),
+        _write(node_dir / contract.DIST_KEY, _key_pem(key), _KEY_MODE, owner),
+        _write(node_dir / contract.DIST_CA, trusted_ca_pem, _PUBLIC_MODE, owner),
     ]
 
 

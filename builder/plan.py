@@ -1,21 +1,28 @@
 """The build plan: what will be built, from which inputs, as plain data.
 
 Each stage's image tag carries a key derived only from that stage's inputs
-(template, variables, files, parent), so a stage is rebuilt exactly when one
-of its inputs changed: an app change never rebuilds OTP or Elixir.
+(template, template context, files, generated files, parent), so a stage is
+rebuilt exactly when one of its inputs changed: an app change never rebuilds
+OTP or Elixir.  Everything a stage's build context holds is decided here,
+including the files made from the config (the launcher's task header), so
+``render`` only writes and ``build`` only builds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
+from builder import contract
 from builder.config import Config
 from builder.resources import dockerfiles_dir, launcher_dir
 from builder.sources import FetchedSource, sha256_of
+from builder.tasks import render_task_header
 
 TAG_PREFIX = "build-image"
 BUILDER_PACKAGES = (
@@ -34,6 +41,8 @@ UNUSED_LIBRARIES = (
 # The app's own build directories never enter the build context.
 APP_EXCLUDES = frozenset({"_build", "deps", ".git", ".elixir_ls", "node_modules", ".build-image"})
 EPMD_MODULE = "build_image_epmd"
+# Config files the deps stage never sees: read at boot, or by other environments.
+RUNTIME_ONLY_CONFIG = frozenset({"runtime.exs", "dev.exs", "test.exs"})
 
 
 @dataclass(frozen=True)
@@ -46,17 +55,103 @@ class Bootstrap:
     reference: str | None  # a digest-pinned image used as is instead
 
 
+class _Epoch(TypedDict):
+    source_date_epoch: int
+
+
+class RuntimeContext(_Epoch):
+    """runtime.Dockerfile.j2: the Debian packages unpacked and the run user."""
+
+    packages: list[str]
+    unused_libraries: list[str]
+    run_uid: int
+    run_gid: int
+    run_home: str
+
+
+class _Flags(TypedDict):
+    cflags: str
+    ldflags: str
+
+
+class OtpContext(_Epoch, _Flags):
+    """otp.Dockerfile.j2: the pinned tarball, its patches and the hardening flags."""
+
+    otp_version: str
+    tarball: str
+    sha256: str
+    without: list[str]
+    patches: list[str]
+    ded_ldflags: str
+
+
+class ElixirContext(_Epoch):
+    """elixir.Dockerfile.j2: the pinned tarball."""
+
+    elixir_version: str
+    tarball: str
+    sha256: str
+
+
+class ReleaseContext(_Epoch):
+    """release.Dockerfile.j2: which release, and what the launcher needs in it."""
+
+    release: str
+    named: bool  # build-image.yaml names it: `mix release NAME`; else plain `mix release`
+    deps: bool  # built on the deps stage (the project has a mix.lock)
+    require_tls: bool
+    epmdless: bool
+    epmd_module: str
+
+
+class LauncherContext(_Flags):
+    """launcher.Dockerfile.j2: the launcher's make variables (the task header is a generated file)."""
+
+    release: str
+    dist_port: int
+    require_tls: int
+    epmdless: int
+
+
+class HexContext(_Epoch):
+    """hex.Dockerfile.j2: the pinned Hex client, a source tarball or an .ez archive."""
+
+    hex_version: str
+    tarball: str
+    sha256: str
+    archive: bool
+
+
+class DepsContext(_Epoch):
+    """deps.Dockerfile.j2: where packages come from and whether signatures are checked."""
+
+    repository_url: str | None
+    unsafe_skip_signature_check: bool
+
+
+class ReleaseNameContext(_Epoch):
+    """release-name.Dockerfile.j2: mix.exs and the script that reads it are its files."""
+
+
+StageContext = (RuntimeContext | OtpContext | ElixirContext | ReleaseContext | LauncherContext
+                | ReleaseNameContext | HexContext | DepsContext)
+
+
 @dataclass(frozen=True)
 class Stage:
-    """One Docker build: a template rendered with variables, and its context files."""
+    """One Docker build: a template with its context, the files it copies and the files made for it."""
 
     name: str
     purpose: str
     template: str
     parent: str  # image tag this stage starts FROM
-    variables: tuple[tuple[str, object], ...]
+    variables: tuple[tuple[str, object], ...]  # the template context, sorted
     files: tuple[tuple[str, Path], ...]  # path in the context -> file on the host
+    generated: tuple[tuple[str, bytes], ...]  # path in the context -> bytes made from the config
     image: str
+    # The Docker network its RUN steps use. Not an input: where a pinned fetch
+    # runs does not change what it fetches (mix.lock's checksums decide that).
+    network: str | None = None
 
     def context_variables(self) -> dict[str, object]:
         return {"parent_image": self.parent, **dict(self.variables)}
@@ -102,12 +197,13 @@ def release_probe(config: Config, otp: FetchedSource, elixir: FetchedSource) -> 
     base = _bootstrap(config)
     otp_stage, elixir_stage = _toolchain(config, base, otp, elixir)
     probe = _stage("release-name", "the release mix would build, from mix.exs", elixir_stage.image,
-                   {"source_date_epoch": config.source_date_epoch},
+                   ReleaseNameContext(source_date_epoch=config.source_date_epoch),
                    {"mix.exs": config.app / "mix.exs", "release_name.exs": dockerfiles_dir() / "release_name.exs"})
     return ReleaseProbe(base=base, stages=(otp_stage, elixir_stage, probe))
 
 
-def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan:
+def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource,
+              hex_client: FetchedSource | None = None) -> Plan:
     """Derive every stage, its inputs and its content-addressed image tag.
 
     ``config`` must name its release (given, or :meth:`Config.resolved` from mix.exs).
@@ -118,13 +214,16 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan
     flags = {"cflags": " ".join(config.hardening.cflags), "ldflags": " ".join(config.hardening.ldflags)}
     epoch = {"source_date_epoch": config.source_date_epoch}
     runtime = _stage("runtime", "distroless run-time root filesystem", base.image,
-                     {"packages": list(RUNTIME_PACKAGES), "unused_libraries": list(UNUSED_LIBRARIES),
-                      **epoch}, {})
+                     RuntimeContext(packages=list(RUNTIME_PACKAGES), unused_libraries=list(UNUSED_LIBRARIES),
+                                    run_uid=contract.RUN_UID, run_gid=contract.RUN_GID,
+                                    run_home=contract.RUN_HOME, **epoch), {})
     otp_stage, elixir_stage = _toolchain(config, base, otp, elixir)
+    dependencies = _dependency_stages(config, elixir_stage, hex_client)
     release = _stage(
-        "release", f"mix release {config.release}", elixir_stage.image,
-        {"release": config.release, "named": config.release_named, "require_tls": config.launcher.require_tls,
-         "epmdless": config.launcher.epmdless, "epmd_module": EPMD_MODULE, **epoch},
+        "release", f"mix release {config.release}", (dependencies or (elixir_stage,))[-1].image,
+        ReleaseContext(release=config.release, named=config.release_named, deps=bool(dependencies),
+                       require_tls=config.launcher.require_tls,
+                       epmdless=config.launcher.epmdless, epmd_module=EPMD_MODULE, **epoch),
         {**_app_files(config.app),
          "include_erts.exs": dockerfiles_dir() / "include_erts.exs",
          **({"require_ssl.exs": dockerfiles_dir() / "require_ssl.exs"} if config.launcher.require_tls else {}),
@@ -134,14 +233,54 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource) -> Plan
     )
     launcher = _stage(
         "launcher", "shell-free launcher", base.image,
-        {"release": config.release, "dist_port": config.launcher.dist_port,
-         "require_tls": int(config.launcher.require_tls), "epmdless": int(config.launcher.epmdless),
-         "tasks": [list(t) for t in config.launcher.tasks], **flags},
+        LauncherContext(release=config.release, dist_port=config.launcher.dist_port,
+                        require_tls=int(config.launcher.require_tls), epmdless=int(config.launcher.epmdless),
+                        **flags),
         _launcher_files(),
+        generated={"tasks.h": render_task_header(dict(config.launcher.tasks),
+                                                 config.launcher.vm_flags).encode()},
         repository=f"launcher-{config.release}",
     )
-    return Plan(config=config, base=base, stages=(runtime, otp_stage, elixir_stage, release, launcher),
-                sources=(otp, elixir), release=config.release, tag=config.tag)
+    return Plan(config=config, base=base,
+                stages=(runtime, otp_stage, elixir_stage, *dependencies, release, launcher),
+                sources=(otp, elixir, *([hex_client] if hex_client else [])),
+                release=config.release, tag=config.tag)
+
+
+def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedSource | None) -> tuple[Stage, ...]:
+    """The Hex client (when pinned) and the deps stage (when there is a mix.lock).
+
+    The deps stage sees only what decides the dependencies: every mix.exs,
+    mix.lock and the build-time config (not runtime.exs, not the other
+    environments' files), so an app code change never refetches or recompiles them.
+    """
+    epoch = config.source_date_epoch
+    stages: list[Stage] = []
+    if config.hex is not None and hex_client is not None:
+        stages.append(_stage(
+            "hex", f"Hex {hex_client.version}", elixir_stage.image,
+            HexContext(hex_version=hex_client.version, tarball=hex_client.path.name, sha256=hex_client.sha256,
+                       archive=hex_client.path.suffix == ".ez", source_date_epoch=epoch),
+            {hex_client.path.name: hex_client.path}))
+    if not (config.app / "mix.lock").is_file():
+        return tuple(stages)
+    hex_config = config.hex
+    key = hex_config.public_key if hex_config else None
+    deps = _stage(
+        "deps", "mix deps.get --only prod (as mix.lock pins them), deps.compile",
+        (stages or [elixir_stage])[-1].image,
+        DepsContext(repository_url=hex_config.repository_url if hex_config else None,
+                    unsafe_skip_signature_check=bool(hex_config and hex_config.unsafe_skip_signature_check),
+                    source_date_epoch=epoch),
+        {**_dependency_inputs(config.app), **({"hex_public_key.pem": key} if key else {})},
+        repository=f"deps-{config.release}")
+    return (*stages, dataclasses.replace(deps, network=hex_config.network if hex_config else None))
+
+
+def _dependency_inputs(app: Path) -> dict[str, Path]:
+    return {name: path for name, path in _app_files(app).items()
+            if path.name in ("mix.exs", "mix.lock")
+            or (path.parent.name == "config" and path.suffix == ".exs" and path.name not in RUNTIME_ONLY_CONFIG)}
 
 
 def _toolchain(config: Config, base: Bootstrap, otp: FetchedSource, elixir: FetchedSource) -> tuple[Stage, Stage]:
@@ -151,14 +290,14 @@ def _toolchain(config: Config, base: Bootstrap, otp: FetchedSource, elixir: Fetc
     epoch = {"source_date_epoch": config.source_date_epoch}
     otp_stage = _stage(
         "otp", f"Erlang/OTP {otp.version}, hardened", base.image,
-        {"otp_version": otp.version, "tarball": otp.path.name, "sha256": otp.sha256,
-         "without": sorted(config.otp.without), "patches": [p.name for p in config.otp.patches],
-         "ded_ldflags": shared_ldflags, **flags, **epoch},
+        OtpContext(otp_version=otp.version, tarball=otp.path.name, sha256=otp.sha256,
+                   without=sorted(config.otp.without), patches=[p.name for p in config.otp.patches],
+                   ded_ldflags=shared_ldflags, **flags, **epoch),
         {otp.path.name: otp.path, **{f"patches/{p.name}": p for p in config.otp.patches}},
     )
     elixir_stage = _stage(
         "elixir", f"Elixir {elixir.version}", otp_stage.image,
-        {"elixir_version": elixir.version, "tarball": elixir.path.name, "sha256": elixir.sha256, **epoch},
+        ElixirContext(elixir_version=elixir.version, tarball=elixir.path.name, sha256=elixir.sha256, **epoch),
         {elixir.path.name: elixir.path},
     )
     return otp_stage, elixir_stage
@@ -174,19 +313,22 @@ def _bootstrap(config: Config) -> Bootstrap:
                      image=f"{TAG_PREFIX}/builder-base:{key}", reference=config.bases.builder)
 
 
-def _stage(name: str, purpose: str, parent: str, variables: Mapping[str, object],
-           files: Mapping[str, Path], repository: str | None = None) -> Stage:
+def _stage(name: str, purpose: str, parent: str, context: StageContext, files: Mapping[str, Path],
+           generated: Mapping[str, bytes] | None = None, repository: str | None = None) -> Stage:
     template = f"{name}.Dockerfile.j2"
+    made = dict(sorted((generated or {}).items()))
     inputs = {
         "template": sha256_of(dockerfiles_dir() / template),
         "parent": parent,
-        "variables": variables,
+        "variables": context,
         "files": {path: sha256_of(source) for path, source in sorted(files.items())},
+        "generated": {path: hashlib.sha256(data).hexdigest() for path, data in made.items()},
     }
     return Stage(
         name=name, purpose=purpose, template=template, parent=parent,
-        variables=tuple(sorted(variables.items())),
+        variables=tuple(sorted(context.items())),
         files=tuple(sorted(files.items())),
+        generated=tuple(made.items()),
         image=f"{TAG_PREFIX}/{repository or name}:{_digest(inputs)}",
     )
 

@@ -15,11 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-import jinja2
-
 from builder.plan import Plan, Stage
-from builder.resources import dockerfiles_dir
-from builder.tasks import render_task_header
+from builder.templates import environment
 
 
 # Context files get one fixed time, not 0: build tools such as mix treat a
@@ -27,23 +24,10 @@ from builder.tasks import render_task_header
 CONTEXT_MTIME = 946_684_800  # 2000-01-01T00:00:00Z
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(dockerfiles_dir())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
 def generated_files(stage: Stage) -> dict[str, bytes]:
-    """Files made for the stage's context: its Dockerfile and, for the launcher, the task header."""
-    variables = stage.context_variables()
-    files = {"Dockerfile": _environment().get_template(stage.template).render(**variables).encode()}
-    if stage.name == "launcher":
-        tasks = {verb: expression for verb, expression in variables["tasks"]}  # type: ignore[union-attr]
-        files["tasks.h"] = render_task_header(tasks).encode()
-    return files
+    """Files made for the stage's context: its Dockerfile and what the plan generated for it."""
+    dockerfile = environment().get_template(stage.template).render(**stage.context_variables())
+    return {"Dockerfile": dockerfile.encode(), **dict(stage.generated)}
 
 
 def context_archive(stage: Stage) -> IO[bytes]:
@@ -88,8 +72,9 @@ def plan_summary(plan: Plan) -> dict[str, object]:
         "sources": [{**asdict(s), "path": str(s.path)} for s in plan.sources],
         "stages": [
             {"name": s.name, "purpose": s.purpose, "image": s.image, "from": s.parent,
-             "variables": dict(s.variables), "files": sorted(name for name, _ in s.files)}
+             "variables": dict(s.variables), "files": sorted(name for name, _ in s.files),
+             "generated": [name for name, _ in s.generated]}
             for s in plan.stages
         ],
-        "image": plan.config.tag,
+        "image": plan.tag,
     }

@@ -8,7 +8,7 @@ say the same thing, and the tests prove that exact line serves:
 
 - ``--read-only`` root filesystem, a tmpfs at ``/tmp`` (the image's
   ``RELEASE_TMP``: the runtime config and the cookie file go there);
-- ``--cap-drop ALL`` and ``no-new-privileges``; user 65532 (``nonroot``);
+- ``--cap-drop ALL`` and ``no-new-privileges``; the contract's run user (``nonroot``);
 - the node's certificate directory bind-mounted read-only at
   ``/app/dist-certs`` (in Kubernetes: a Secret volume at that path);
 - the cookie passed by *name* (``-e RELEASE_COOKIE``): docker copies the
@@ -24,14 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder import contract
 from builder.errors import CertificateError, ConfigError, UsageError
 
-COOKIE_VAR = "RELEASE_COOKIE"
-CERTS_MOUNT = "/app/dist-certs"
-CERT_FILES = ("dist-cert.pem", "dist-key.pem", "dist-ca.pem")
-RUNTIME_USER = (65532, 65532)
-TMPFS = "/tmp:rw,noexec,nosuid,nodev,size=64m"
-DEFAULT_HTTP_PORT = 4000
+RUNTIME_USER = (contract.RUN_UID, contract.RUN_GID)
+TMPFS = f"{contract.RELEASE_TMP}:{contract.TMPFS_OPTIONS}"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -59,7 +56,7 @@ def docker_run_argv(
     certs_dir: Path,
     *,
     publish: int | None = None,
-    http_port: int = DEFAULT_HTTP_PORT,
+    http_port: int = contract.DEFAULT_HTTP_PORT,
     network: Network | None = None,
     name: str | None = None,
     extra_env: Mapping[str, str] | None = None,
@@ -78,9 +75,9 @@ def docker_run_argv(
         "--tmpfs", TMPFS,
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",
-        "--user", f"{RUNTIME_USER[0]}:{RUNTIME_USER[1]}",
-        "--mount", f"type=bind,source={certs},target={CERTS_MOUNT},readonly",
-        "-e", COOKIE_VAR,
+        "--user", contract.RUN_USER,
+        "--mount", f"type=bind,source={certs},target={contract.DIST_CERTS_MOUNT},readonly",
+        "-e", contract.COOKIE_VAR,
     ]
     if name is not None:
         argv += ["--name", name]
@@ -93,7 +90,7 @@ def docker_run_argv(
     return argv + [image, *command]
 
 
-def docker_run_env(environ: Mapping[str, str], cookie_env: str = COOKIE_VAR) -> dict[str, str]:
+def docker_run_env(environ: Mapping[str, str], cookie_env: str = contract.COOKIE_VAR) -> dict[str, str]:
     """The environment for the ``docker`` client process: ``environ`` with
     ``RELEASE_COOKIE`` taken from the variable named ``cookie_env``.
 
@@ -108,24 +105,24 @@ def docker_run_env(environ: Mapping[str, str], cookie_env: str = COOKIE_VAR) -> 
             hint=f"export {cookie_env} from your secret store, e.g. "
             f"`export {cookie_env}=$(head -c 32 /dev/urandom | base64)` for local work",
         )
-    return {**environ, COOKIE_VAR: cookie}
+    return {**environ, contract.COOKIE_VAR: cookie}
 
 
 def _checked_certs_dir(certs_dir: Path) -> Path:
     """Fail early, with a fix, where the launcher would refuse inside the container."""
     certs = certs_dir.resolve()
-    missing = [f for f in CERT_FILES if not (certs / f).is_file()]
+    missing = [f for f in contract.DIST_CERT_FILES if not (certs / f).is_file()]
     if missing:
         raise CertificateError(
             f"{certs} lacks {', '.join(missing)}",
             hint="point at one node's directory written by `build-image dist-certs DIR` "
             "(e.g. DIR/node-1), or at your own dist-cert.pem, dist-key.pem and dist-ca.pem",
         )
-    unreadable = [f for f in CERT_FILES if not _readable_by(certs / f, *RUNTIME_USER)]
+    unreadable = [f for f in contract.DIST_CERT_FILES if not _readable_by(certs / f, *RUNTIME_USER)]
     if unreadable:
         raise CertificateError(
             f"{', '.join(unreadable)} in {certs} cannot be read by the container user "
-            f"{RUNTIME_USER[0]}:{RUNTIME_USER[1]}",
+            f"{contract.RUN_USER}",
             hint=f"chown {RUNTIME_USER[0]}:{RUNTIME_USER[1]} the files (keep the key 0600), "
             "or write them as root with `build-image dist-certs`, which makes the container user their owner",
         )

@@ -11,30 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-import jinja2
-
+from builder import contract
 from builder.errors import ConfigError
-from builder.resources import launcher_dir
+from builder.templates import environment
 
 _VERB = re.compile(r"[a-z][a-z0-9_]*")
 # Each verb is also a file name in bin/ and a word in usage messages.
 _VERB_MAX_LEN = 64
-RESERVED_VERBS = frozenset(
-    {
-        "server",
-        "start",
-        "start_iex",
-        "eval",
-        "rpc",
-        "remote",
-        "daemon",
-        "daemon_iex",
-        "restart",
-        "stop",
-        "pid",
-        "version",
-    }
-)
 _TEMPLATE = "tasks.h.j2"
 
 
@@ -52,49 +35,11 @@ def validate_tasks(tasks: Mapping[str, str]) -> None:
 def render_task_header(tasks: Mapping[str, str], vm_flags: Sequence[str] = ()) -> str:
     """Render the C header the launcher's Makefile takes as ``TASKS_HEADER``.
 
-    ``vm_flags`` are argv words for erlexec (``("+S", "2:2")``), already
-    checked against the emulator-flag allowlist by the config; they become
-    ``LAUNCHER_VM_FLAGS(WORD)``, C-escaped like the expressions.
+    ``tasks`` and ``vm_flags`` come validated from the config
+    (:func:`validate_tasks`, :mod:`builder.vmflags`); here they are only
+    C-escaped into the task table and the list of build-time VM flags.
     """
-    validate_tasks(tasks)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(launcher_dir())),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-    )
-    env.filters["c_string"] = c_string_body
-    template = env.get_template(_TEMPLATE)
-    return template.render(tasks=sorted(tasks.items()), vm_flags=list(vm_flags))
-
-
-def c_string_body(text: str) -> str:
-    """The inside of a C string literal holding ``text`` as UTF-8.
-
-    Only printable ASCII passes through; everything else becomes a three-digit
-    octal escape, which can never merge with a following digit.  ``?`` is
-    escaped because C11 still has trigraphs.
-    """
-    out: list[str] = []
-    for byte in text.encode("utf-8"):
-        char = chr(byte)
-        if char in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[char])
-        elif 0x20 <= byte < 0x7F:
-            out.append(char)
-        else:
-            out.append(f"\\{byte:03o}")
-    return "".join(out)
-
-
-_SIMPLE_ESCAPES = {
-    "\\": "\\\\",
-    '"': '\\"',
-    "?": "\\?",
-    "\n": "\\n",
-    "\t": "\\t",
-    "\r": "\\r",
-}
+    return environment().get_template(_TEMPLATE).render(tasks=sorted(tasks.items()), vm_flags=list(vm_flags))
 
 
 def _check_verb(verb: object) -> None:
@@ -108,10 +53,10 @@ def _check_verb(verb: object) -> None:
             f"launcher.tasks: verb {verb!r} is longer than {_VERB_MAX_LEN} characters",
             hint="choose a shorter name; it becomes a file in the image's bin/",
         )
-    if verb in RESERVED_VERBS:
+    if verb in contract.RESERVED_VERBS:
         raise ConfigError(
             f"launcher.tasks: verb {verb!r} is reserved",
-            hint="rename it; reserved: " + ", ".join(sorted(RESERVED_VERBS)),
+            hint="rename it; reserved: " + ", ".join(sorted(contract.RESERVED_VERBS)),
         )
 
 

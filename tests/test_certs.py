@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from builder import contract
 from builder.certs import NodeSpec, write_dist_certs, write_foreign_node
 from builder.errors import CertificateError
 
-CONTAINER_USER = (65532, 65532)
+CONTAINER_USER = (contract.RUN_UID, contract.RUN_GID)
 
 
 def _cert(path: Path) -> x509.Certificate:
@@ -159,7 +160,7 @@ def test_owner_lets_the_container_user_read_its_key(tmp_path: Path) -> None:
     write_dist_certs(root, ["a"], owner=CONTAINER_USER)
     for path in [root / "a", root / "a" / "dist-key.pem", root / "ca" / "ca-key.pem"]:
         assert (path.stat().st_uid, path.stat().st_gid) == CONTAINER_USER, (
-            f"{path} not owned by 65532 (this test needs root, as the Docker tests do)")
+            f"{path} not owned by {contract.RUN_UID} (this test needs root, as the Docker tests do)")
 
 
 @pytest.mark.parametrize("bad", [["ca"], ["../x"], [""], ["a/b"], ["a", "a"], [], "node-1", ["a=not a host"]])

@@ -11,6 +11,7 @@ import posixpath
 import re
 from collections.abc import Iterator
 
+from builder import contract
 from builder.verify.elf import CET, FORTIFY, Status
 from builder.verify.imagefs import ImageContents, Node
 from builder.verify.policy import VerifyPolicy
@@ -75,6 +76,7 @@ def image_findings(contents: ImageContents, policy: VerifyPolicy) -> list[Findin
         *_secrets(contents),
         *_dist_certs(contents, policy),
         *_vm_args(contents, policy),
+        *_vm_env(contents),
     ]
 
 
@@ -199,3 +201,12 @@ def _vm_args(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Finding]
         if node.path.startswith(releases) and posixpath.basename(node.path) == "vm.args":
             for problem in vm_args_problems(node.text):
                 yield Finding("vm-args", node.path, f"line {problem.line}: {problem.word}: {problem.reason}")
+
+
+def _vm_env(contents: ImageContents) -> Iterator[Finding]:
+    for item in contents.env:
+        name = item.partition("=")[0]
+        refused = name.startswith(contract.REFUSED_ENV_PREFIXES) or name in contract.REFUSED_ENV_NAMES
+        if refused and name not in contract.ALLOWED_ENV_NAMES:
+            yield Finding("no-vm-env", "", f"ENV {name} is set: the launcher refuses to start "
+                                           f"(exit {contract.EXIT_ENV_REFUSED}) while it is")

@@ -90,6 +90,7 @@ class ImageContents:
 
     user: str
     entrypoint: tuple[str, ...]
+    env: tuple[str, ...]  # the image's ENV, "NAME=value" each
     files: dict[str, Node]
     sightings: tuple[Sighting, ...]
     layer_count: int
@@ -153,6 +154,7 @@ def read_image(stream: IO[bytes], name: str, dump_dir: Path | None = None) -> Im
     return ImageContents(
         user=str(run.get("User") or ""),
         entrypoint=tuple(run.get("Entrypoint") or ()),
+        env=tuple(str(item) for item in run.get("Env") or ()),
         files=files,
         sightings=tuple(sightings),
         layer_count=len(layers),

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from builder.errors import ConfigError
-from builder.tasks import c_string_body, render_task_header, validate_tasks
+from builder.tasks import render_task_header, validate_tasks
+from builder.templates import c_string_body
 
 
 @pytest.mark.parametrize(
@@ -66,11 +67,6 @@ def test_header_lists_verbs_sorted_and_escaped() -> None:
         'TASK("migrate", "M.run()") \\',
         'TASK("seed", "IO.puts(\\"x\\")") \\',
     ]
-
-
-def test_render_validates_first() -> None:
-    with pytest.raises(ConfigError, match="'rpc' is reserved"):
-        render_task_header({"rpc": "x()"})
 
 
 def test_escaped_expressions_round_trip_through_the_c_compiler(tmp_path: Path) -> None:

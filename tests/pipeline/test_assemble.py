@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from builder import contract
 from builder import assemble
 from builder import config as config_module
 from builder.errors import BuildFailed
@@ -79,11 +80,11 @@ def test_layers_are_sorted_clamped_owned_by_root_and_not_writable() -> None:
 
 def test_sticky_tmp_and_the_run_user_home_survive_in_the_base_layer() -> None:
     layer = assemble._layer([entry("tmp", None, mode=0o1777, uid=0), entry("home/nonroot", None, mode=0o700,
-                                                                           uid=65532)],
+                                                                           uid=contract.RUN_UID)],
                             epoch=1_000, keep_owner=True)
     members = {m.name: m for m in tarfile.open(fileobj=io.BytesIO(layer)).getmembers()}
     assert members["tmp"].mode == 0o1777
-    assert members["home/nonroot"].uid == 65532
+    assert members[contract.RUN_HOME.lstrip("/")].uid == contract.RUN_UID
 
 
 def test_the_same_entries_give_the_same_bytes() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builder import contract
 from builder import config
 from builder.errors import ConfigError
 
@@ -40,7 +41,7 @@ def test_minimal_config_gets_safe_defaults(tmp_path: Path) -> None:
     loaded = config.load(write(tmp_path, minimal()))
     assert loaded.tag == "hello:latest"
     assert loaded.app == tmp_path.resolve()
-    assert loaded.launcher.dist_port == 24369
+    assert loaded.launcher.dist_port == contract.DEFAULT_DIST_PORT
     assert loaded.launcher.require_tls is True and loaded.launcher.epmdless is False
     assert "-D_FORTIFY_SOURCE=2" in loaded.hardening.cflags
     assert "-Wl,-z,now" in loaded.hardening.ldflags

@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder import contract
 from builder.certs import write_dist_certs
 from hygiene import LABELS
 
@@ -29,7 +30,7 @@ def client() -> docker.DockerClient:
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("certs") / "set"
-    write_dist_certs(root, ["node"], owner=(65532, 65532))
+    write_dist_certs(root, ["node"], owner=(contract.RUN_UID, contract.RUN_GID))
     return root / "node"
 
 
@@ -92,7 +93,7 @@ def test_there_is_no_shell(client, example_image: str, shell: str) -> None:
 
 def test_image_config_and_labels(engine, example_image: str, example_config) -> None:
     facts = engine.image_facts(example_image)
-    assert facts.user == "65532:65532"
+    assert facts.user == contract.RUN_USER
     assert facts.entrypoint == ("/app/bin/server",)
     assert facts.labels["io.build-image.otp.version"] == "27.3.4.1"
     assert facts.labels["io.build-image.otp.sha256"] == example_config.otp.source.sha256

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from builder import contract
 from builder import config as config_module
 from builder.plan import make_plan
 from builder.render import context_archive, generated_files, write_plan
@@ -88,7 +89,7 @@ def test_rendered_dockerfiles_carry_the_pins_and_flags(inputs) -> None:
     assert f"{inputs[1].sha256}  /src/{inputs[1].path.name}" in otp
     assert "-D_FORTIFY_SOURCE=2" in otp and "-Wl,-z,now" in otp and "--without-common_test" in otp
     launcher = generated_files(plan.stage("launcher"))
-    assert b"RELEASE_NAME=hello" in launcher["Dockerfile"] and b"DIST_PORT=24369" in launcher["Dockerfile"]
+    assert b"RELEASE_NAME=hello" in launcher["Dockerfile"] and f"DIST_PORT={contract.DEFAULT_DIST_PORT}".encode() in launcher["Dockerfile"]
     assert b"Hello.Tasks.check()" in launcher["tasks.h"]
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder import contract
 from builder.certs import write_dist_certs, write_foreign_node
 from builder.engine import DockerEngine
 from runtime_support import Node, NodeSpec, PrivateNetwork, create_network, remove, remove_network, start
 
-CONTAINER_USER = (65532, 65532)
+CONTAINER_USER = (contract.RUN_UID, contract.RUN_GID)
 CLUSTER_NODES = ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8")
 INTRUDERS = ("intruder-tls", "intruder-plain")
 

@@ -26,21 +26,20 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool, Mount
 
+from builder import contract
 from hygiene import LABELS
 
-HTTP_PORT = 4000
-DIST_PORT = 24369
+HTTP_PORT = contract.DEFAULT_HTTP_PORT
+DIST_PORT = contract.DEFAULT_DIST_PORT
 EPMD_PORT = 4369
 # Docker's embedded DNS resolver listens here inside every container on a
 # user-defined network; it is the engine's, not the image's.
 DOCKER_DNS = "127.0.0.11"
 RELEASE = "hello"
-CERTS_MOUNT = "/app/dist-certs"
-TMPFS = {"/tmp": "rw,noexec,nosuid,nodev,size=64m"}
-RUNTIME_USER = "65532:65532"
+TMPFS = {contract.RELEASE_TMP: contract.TMPFS_OPTIONS}
 # Launcher exit codes (launcher/src/main.c, documented in launcher/README.md).
 EXIT_USAGE = 64
-EXIT_ENVIRONMENT = 77
+EXIT_ENVIRONMENT = contract.EXIT_ENV_REFUSED
 EXIT_REFUSED = 78
 # Generous bounds for one node to boot / a cluster to form on a busy 2-core CI box.
 BOOT_DEADLINE = 60.0
@@ -226,7 +225,7 @@ def start(client: docker.DockerClient, network: PrivateNetwork, spec: NodeSpec) 
         tmpfs=TMPFS,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        user=RUNTIME_USER,
+        user=contract.RUN_USER,
         environment=dict(spec.env),
         labels=LABELS,
         network=network.name,
@@ -236,7 +235,7 @@ def start(client: docker.DockerClient, network: PrivateNetwork, spec: NodeSpec) 
         kwargs["networking_config"] = {
             network.name: client.api.create_endpoint_config(ipv4_address=spec.ip)}
     if spec.certs is not None:
-        kwargs["mounts"] = [Mount(target=CERTS_MOUNT, source=str(spec.certs), type="bind", read_only=True)]
+        kwargs["mounts"] = [Mount(target=contract.DIST_CERTS_MOUNT, source=str(spec.certs), type="bind", read_only=True)]
     if spec.entrypoint is not None:
         kwargs["entrypoint"] = list(spec.entrypoint)
     container = client.containers.run(spec.image, list(spec.command) or None, **kwargs)

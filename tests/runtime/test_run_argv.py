@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from builder import contract
 from builder.certs import write_dist_certs
 from builder.errors import CertificateError, ConfigError, UsageError
 from builder.run import Network, docker_run_argv, docker_run_env
@@ -35,7 +36,7 @@ def test_runs_least_privileged(node_certs: Path) -> None:
     pairs = _pairs(argv)
     assert ("--cap-drop", "ALL") in pairs
     assert ("--security-opt", "no-new-privileges") in pairs
-    assert ("--user", "65532:65532") in pairs
+    assert ("--user", contract.RUN_USER) in pairs
     assert ("--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=64m") in pairs
     assert argv[-1] == "hello:1"
 

@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import pytest
 
+from builder import contract
 from builder.run import Network, docker_run_argv, docker_run_env
 from hygiene import LABEL, RUN
 from runtime_support import Node, PrivateNetwork, http_get, processes
@@ -62,7 +63,8 @@ def test_the_vm_runs_as_nonroot_without_capabilities(least_privileged: Node) -> 
     beam = next(p for p in processes(node) if p.name == "beam.smp")
     status = dict(line.split(":\t", 1) for line in Path(f"/proc/{beam.pid}/status").read_text().splitlines()
                   if ":\t" in line)
-    assert status["Uid"].split() == ["65532"] * 4 and status["Gid"].split() == ["65532"] * 4
+    assert status["Uid"].split() == [str(contract.RUN_UID)] * 4
+    assert status["Gid"].split() == [str(contract.RUN_GID)] * 4
     for capability_set in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert int(status[capability_set].strip(), 16) == 0, f"{capability_set} = {status[capability_set]}"
     assert status["NoNewPrivs"].strip() == "1"

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from builder import contract
+
 from runtime_support import EXIT_REFUSED, RELEASE, Node, NodeSpec, http_get
 
 pytestmark = pytest.mark.docker
 
-CERT_FILES = ("dist-cert.pem", "dist-key.pem", "dist-ca.pem")
-CONTAINER_USER = (65532, 65532)
+CERT_FILES = contract.DIST_CERT_FILES
+CONTAINER_USER = (contract.RUN_UID, contract.RUN_GID)
 
 
 def _refused(node: Node) -> str:

@@ -15,6 +15,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder import contract
 from builder.archive import write_save_archive
 from hygiene import LABELS
 
@@ -108,14 +109,14 @@ def layer(items: list[Item]) -> bytes:
     return buffer.getvalue()
 
 
-def save_archive(layers: list[bytes], tag: str, *, user: str = "65532:65532",
-                 entrypoint: tuple[str, ...] = ("/app/bin/server",)) -> bytes:
+def save_archive(layers: list[bytes], tag: str, *, user: str = contract.RUN_USER,
+                 entrypoint: tuple[str, ...] = ("/app/bin/server",), env: tuple[str, ...] = ()) -> bytes:
     """A ``docker save`` archive of an image made of ``layers``, written by the assembler's own writer.
 
     The image carries the tests' label, so one left in the engine is found at the end of the run.
     """
     out = io.BytesIO()
-    settings = {"User": user, "Entrypoint": list(entrypoint), "Env": [], "Labels": LABELS}
+    settings = {"User": user, "Entrypoint": list(entrypoint), "Env": list(env), "Labels": LABELS}
     write_save_archive(out, tag, layers, settings, created="1970-01-01T00:00:00Z",
                        history=["verify test"] * len(layers))
     return out.getvalue()

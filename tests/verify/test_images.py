@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from _support import Item, directory, file, hardlink, layer, symlink
+from builder import contract
 from builder.verify import SCHEMA, VerifyPolicy, Waiver, verify_image
 from fakes import FakeEngine
 
@@ -30,8 +31,9 @@ LoadImage = Callable[..., str]
 def base_layer(programs: dict[str, Path]) -> bytes:
     """A distroless-like runtime base: no shell, sticky /tmp, one hardened library."""
     return layer([
-        directory("etc"), file("etc/passwd", b"root:x:0:0:root:/root:/sbin/nologin\n"
-                                             b"nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"),
+        directory("etc"), file("etc/passwd", ("root:x:0:0:root:/root:/sbin/nologin\n"
+                                             f"nonroot:x:{contract.RUN_USER}:nonroot:{contract.RUN_HOME}:/sbin/nologin\n"
+                                             ).encode()),
         directory("tmp", 0o1777), directory("usr"), directory("usr/lib"),
         file("usr/lib/libdemo.so", programs["shared-object"].read_bytes(), 0o644),
     ])
@@ -137,7 +139,7 @@ def test_a_verb_that_is_a_copy_not_a_hardlink_fails(engine, load_image: LoadImag
 
 def test_wrong_entrypoint_certificates_in_the_image_and_a_writable_app_fail(  # type: ignore[no-untyped-def]
         engine, load_image: LoadImage, programs: dict[str, Path]) -> None:
-    extra = [file("app/dist-certs/dist-key.pem", b"not a key"), directory("app/state", 0o755, uid=65532, gid=65532)]
+    extra = [file("app/dist-certs/dist-key.pem", b"not a key"), directory("app/state", 0o755, uid=contract.RUN_UID, gid=contract.RUN_GID)]
     image = load_image([base_layer(programs), app_layer(programs, *extra)], entrypoint=("/bin/sh", "-c", "x"))
     report = verify_image(engine, image, POLICY)
     assert checks_failed(report) == {"entrypoint", "empty-dist-certs", "read-only-app"}

@@ -1,4 +1,4 @@
-"""The verifier reads vm.args out of the image and holds it to the VM-flag allowlist."""
+"""The verifier holds vm.args to the VM-flag allowlist, and the image's ENV to the launcher's environment rule."""
 
 from __future__ import annotations
 
@@ -27,3 +27,12 @@ def test_verify_passes_a_clean_vm_args() -> None:
     archive = image_with_vm_args("## Increase number of concurrent ports/sockets\n##+Q 65536\n+S 2:2\n")
     report = check_contents("t", read_image(io.BytesIO(archive), "t"), VerifyPolicy())
     assert not [v for v in report.violations if v.check == "vm-args"]
+
+
+def test_verify_refuses_an_image_whose_env_the_launcher_would_refuse() -> None:
+    archive = save_archive([layer([directory("app")])], "t:1",
+                           env=("PATH=/app/bin", "ERL_AFLAGS=-proto_dist inet_tcp", "ERL_CRASH_DUMP_SECONDS=0",
+                                "LD_PRELOAD=/x.so"))
+    report = check_contents("t", read_image(io.BytesIO(archive), "t"), VerifyPolicy())
+    found = [v.detail.split(" is set")[0] for v in report.violations if v.check == "no-vm-env"]
+    assert found == ["ENV ERL_AFLAGS", "ENV LD_PRELOAD"]
