@@ -75,7 +75,7 @@ def assemble(engine: Engine, plan: Plan, stages: StageImages) -> AssembledImage:
     labels = _labels(plan, app_version, erts_version, build_info)
     runtime = _read_tree(engine, stages["runtime"].id, "/rootfs", "rootfs")
     launcher = _read_tree(engine, stages["launcher"].id, "/out/launcher", "")
-    sbom = make_sbom(config=config, sources=plan.sources, app_version=app_version, app=app_source(config.app),
+    sbom = make_sbom(config=config, release=plan.release, tag=plan.tag, sources=plan.sources, app_version=app_version, app=app_source(config.app),
                      build_info=build_info, release_files=[entry.info.name for entry in release],
                      runtime_files={entry.info.name: entry.data for entry in runtime if entry.data is not None},
                      launcher=launcher[0].data or b"")
@@ -315,6 +315,7 @@ def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[st
         f"{LABEL}.launcher.epmdless": str(config.launcher.epmdless).lower(),
         f"{LABEL}.launcher.verbs": ",".join(config.launcher.verbs),
         f"{LABEL}.otp.patches": ",".join(p.name for p in config.otp.patches),
+        f"{LABEL}.builder-base": plan.base.reference or plan.base.image,
     }
     for source in plan.sources:
         labels[f"{LABEL}.{source.name}.version"] = source.version

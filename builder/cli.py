@@ -117,7 +117,7 @@ def _run_build(args: argparse.Namespace) -> int:
     print(f"{built.image.tag} {built.image.id}")
     _write_sbom(built.image.tag, config)
     if args.push or args.oci:
-        _publish(built.image.tag, args)
+        _publish(built.image.tag, args, config)
     return 0
 
 
@@ -200,7 +200,8 @@ def _run_push(args: argparse.Namespace) -> int:
         raise UsageError("nothing to do: give a registry REF, --oci DIR, or both",
                          hint="build-image push 127.0.0.1:5000/hello:latest")
     args.push = args.reference
-    _publish(args.image or config_module.load(args.config).tag, args)
+    config = config_module.load(args.config) if args.image is None or args.config.is_file() else None
+    _publish(args.image or config.tag, args, config)  # type: ignore[union-attr]
     return 0
 
 
@@ -211,13 +212,16 @@ def _write_sbom(image: str, config: config_module.Config) -> None:
     print(f"sbom: {write_sbom(DockerEngine.connect(), image, output_dir(config))}", file=sys.stderr)
 
 
-def _publish(image: str, args: argparse.Namespace) -> None:
+def _publish(image: str, args: argparse.Namespace, config: config_module.Config | None) -> None:
+    """Push and/or write the OCI layout; with the image's config, write its provenance too."""
     from builder.engine import DockerEngine
     from builder.publish import publish
     from builder.registry import Reference
 
     target = Reference.parse(args.push) if args.push else None
-    published = publish(DockerEngine.connect(), image, to=target, oci_dir=args.oci)
+    published = publish(DockerEngine.connect(), image, to=target, oci_dir=args.oci, config=config)
+    if published.provenance is not None:
+        print(f"provenance: {published.provenance}", file=sys.stderr)
     if published.layout is not None:
         print(f"{published.layout} {published.digest}")
     if published.pushed is not None:

@@ -17,6 +17,7 @@ from builder import oci
 from builder.config import Config
 from builder.engine_protocol import Engine, as_file
 from builder.errors import ImageUnreadable
+from builder.provenance import PROVENANCE_NAME, statement, subject_name
 from builder.registry import Reference, push
 from builder.sbom import SBOM_NAME, SBOM_PATH
 
@@ -30,14 +31,33 @@ class Published:
     digest: str  # the manifest digest, the same in the registry and in the layout
     pushed: Reference | None  # registry/repository@digest, when pushed
     layout: Path | None
+    provenance: Path | None  # the SLSA statement, beside the build output
 
 
-def publish(engine: Engine, image: str, *, to: Reference | None, oci_dir: Path | None) -> Published:
-    """Push ``image`` (a local tag) to ``to`` and/or write it as an OCI layout in ``oci_dir``."""
+def publish(engine: Engine, image: str, *, to: Reference | None, oci_dir: Path | None,
+            config: Config | None) -> Published:
+    """Push ``image`` (a local tag) to ``to`` and/or write it as an OCI layout in ``oci_dir``.
+
+    With the ``config`` that built the image, its SLSA provenance (subject:
+    the digest just computed) is written beside the build output.
+    """
     artifact = oci.from_save_archive(as_file(engine.save_image(image)))
     pushed = to.with_digest(push(artifact, to)) if to is not None else None
     layout = oci.write_layout(artifact, oci_dir, to.tag or image if to else image) if oci_dir else None
-    return Published(artifact.digest, pushed, layout)
+    provenance = None
+    if config is not None:
+        provenance = output_dir(config) / PROVENANCE_NAME
+        provenance.parent.mkdir(parents=True, exist_ok=True)
+        provenance.write_bytes(provenance_of(engine, image, artifact.digest, subject_name(to, image), config))
+    return Published(artifact.digest, pushed, layout, provenance)
+
+
+def provenance_of(engine: Engine, image: str, digest: str, name: str, config: Config) -> bytes:
+    """The SLSA provenance of ``image`` as pushed under ``name`` with ``digest``."""
+    facts = engine.image_facts(image)
+    labels = facts.labels if facts is not None else {}
+    return statement(subject_name=name, digest=digest, tag=image, config=config, labels=labels,
+                     sbom=read_sbom(engine, image))
 
 
 def output_dir(config: Config) -> Path:

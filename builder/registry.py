@@ -24,9 +24,8 @@ _LOOPBACK = re.compile(r"^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$")
 _REFERENCE = re.compile(
     r"^(?P<registry>[a-zA-Z0-9.-]+(:\d+)?|\[::1\](:\d+)?)/(?P<repository>[a-z0-9]+([._/-][a-z0-9]+)*)"
     r"(:(?P<tag>[\w][\w.-]{0,127}))?(@(?P<digest>sha256:[0-9a-f]{64}))?$")
-MANIFEST_TYPES = ", ".join((
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json"))
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+                  "application/vnd.docker.distribution.manifest.v2+json")
 TIMEOUT = 300
 
 
@@ -40,7 +39,7 @@ class Reference:
     digest: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "Reference":
+    def parse(cls, text: str) -> Reference:
         match = _REFERENCE.match(text)
         if not match or ("." not in match["registry"] and ":" not in match["registry"]
                          and match["registry"] != "localhost"):
@@ -53,7 +52,7 @@ class Reference:
         scheme = "http" if _LOOPBACK.match(self.registry) else "https"
         return f"{scheme}://{self.registry}/v2/{self.repository}"
 
-    def with_digest(self, digest: str) -> "Reference":
+    def with_digest(self, digest: str) -> Reference:
         return Reference(self.registry, self.repository, None, digest)
 
     def __str__(self) -> str:

@@ -20,14 +20,21 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.parser import Parser
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
 from cyclonedx.model import AttachedText, HashAlgorithm, HashType, Property
 from cyclonedx.model.bom import Bom, BomMetaData
-from cyclonedx.model.component import Component, ComponentType, Diff, Patch, PatchClassification, Pedigree
+from cyclonedx.model.component import (
+    Component,
+    ComponentType,
+    Diff,
+    Patch,
+    PatchClassification,
+    Pedigree,
+)
 from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from cyclonedx.output.json import JsonV1Dot6
@@ -59,7 +66,8 @@ _HEX = re.compile(r'^\s*"[^"]+":\s*\{:hex,\s*:"?([a-z0-9_]+)"?,\s*"([^"]+)",\s*"
 APACHE = "Apache-2.0"
 
 
-def make_sbom(*, config: Config, sources: Iterable[FetchedSource], app_version: str, app: AppSource,
+def make_sbom(*, config: Config, release: str, tag: str, sources: Iterable[FetchedSource], app_version: str,
+              app: AppSource,
               build_info: Mapping[str, str], release_files: Iterable[str], runtime_files: Mapping[str, bytes],
               launcher: bytes) -> bytes:
     """The CycloneDX 1.6 JSON document of the image's contents."""
@@ -70,17 +78,17 @@ def make_sbom(*, config: Config, sources: Iterable[FetchedSource], app_version: 
         _elixir(pinned["elixir"]),
         _openssl(build_info, config.bases.debian_suite),
         _launcher(config, launcher),
-        *_applications(release_files, config.release, app, hex_packages),
+        *_applications(release_files, release, app, hex_packages),
         *hex_packages.values(),
         *_debian(runtime_files, config.bases.debian_suite),
     ]
-    root = Component(name=config.release, version=app_version, type=ComponentType.CONTAINER,
-                     bom_ref=f"image:{config.tag}", licenses=_licenses(app.licenses),
-                     description=f"{config.tag}: the release {config.release} on a distroless Debian "
+    root = Component(name=release, version=app_version, type=ComponentType.CONTAINER,
+                     bom_ref=f"image:{tag}", licenses=_licenses(app.licenses),
+                     description=f"{tag}: the release {release} on a distroless Debian "
                                  f"{config.bases.debian_suite} run-time base, assembled by build-image")
     bom = Bom(components=components,
               metadata=BomMetaData(component=root, timestamp=datetime.fromtimestamp(
-                  config.source_date_epoch, tz=timezone.utc)),
+                  config.source_date_epoch, tz=UTC)),
               serial_number=uuid.UUID(int=0))
     bom.metadata.tools.components.add(Component(
         name="build-image", version=installed_version("build-image"), type=ComponentType.APPLICATION,
@@ -202,7 +210,7 @@ def _hex_packages(mix_lock: Path) -> dict[str, Component]:
 
 
 def _debian(runtime_files: Mapping[str, bytes], suite: str) -> Iterator[Component]:
-    """Every package of the run-time root filesystem, from its ``status.d`` record."""
+    """Every package of the run-time root filesystem, from its ``status.d`` record (with its .deb's SHA256)."""
     for path in sorted(p for p in runtime_files if p.startswith(DPKG_STATUS)):
         record = Parser().parsestr(runtime_files[path].decode("utf-8", errors="replace"))
         name, version, arch = record["Package"], record["Version"], record["Architecture"]
@@ -212,4 +220,5 @@ def _debian(runtime_files: Mapping[str, bytes], suite: str) -> Iterator[Componen
             purl=PackageURL("deb", "debian", name, version,
                             qualifiers={"arch": arch, "distro": suite,
                                         **({"upstream": source} if source != name else {})}),
+            hashes=[_sha256(record["SHA256"])] if record["SHA256"] else [],
             properties=_properties(**{"part-of": "debian"}))
