@@ -21,15 +21,17 @@ _VERB_MAX_LEN = 64
 _TEMPLATE = "tasks.h.j2"
 
 
-def validate_tasks(tasks: Mapping[str, str]) -> None:
+def validate_tasks(tasks: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """Refuse any verb or expression the launcher could not run safely.
 
     Raises :class:`ConfigError` naming the first bad verb (in sorted order,
-    so the same config always reports the same problem).
+    so the same config always reports the same problem); returns the tasks
+    as (verb, expression) pairs in that order, the form the config keeps.
     """
     for verb in sorted(tasks, key=str):
         _check_verb(verb)
         _check_expression(verb, tasks[verb])
+    return tuple(sorted(tasks.items()))
 
 
 def render_task_header(tasks: Mapping[str, str], vm_flags: Sequence[str] = ()) -> str:

@@ -23,6 +23,7 @@ from elftools.elf.constants import P_FLAGS
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection, SymbolTableSection
+from elftools.elf.segments import InterpSegment, Segment
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -129,14 +130,14 @@ class _Dynamic:
     def flag(self, tag: str) -> int:
         value = 0
         for v in self.values(tag):
-            value |= int(v)  # type: ignore[call-overload]
+            value |= v if isinstance(v, int) else 0
         return value
 
 
 def _facts(elf: ELFFile) -> ElfFacts:
     segments = list(elf.iter_segments())
     types = {seg["p_type"] for seg in segments}
-    interp = next((seg.get_interp_name() for seg in segments if seg["p_type"] == "PT_INTERP"), "")
+    interp = next((seg.get_interp_name() for seg in segments if isinstance(seg, InterpSegment)), "")
     sections = {section.name: section for section in elf.iter_sections()}
     dynamic = _dynamic(sections.get(".dynamic"))
     symbols = _symbols(elf, sections.get(".dynsym"))
@@ -250,7 +251,7 @@ def _fortify(symbols: _Symbols) -> Check:
     return Check(FORTIFY, Status.NOTHING_FORTIFIABLE, "imports no fortifiable libc function")
 
 
-def _nx_stack(segments: list) -> Check:  # type: ignore[type-arg]
+def _nx_stack(segments: list[Segment]) -> Check:
     stack = next((seg for seg in segments if seg["p_type"] == "PT_GNU_STACK"), None)
     if stack is None:
         return Check(NX_STACK, Status.FAIL, "no PT_GNU_STACK: the kernel maps the stack executable")

@@ -24,6 +24,7 @@ the end; only one file's bytes are held in memory at a time.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -32,7 +33,7 @@ import re
 import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tarsafe import TarSafe
 
@@ -191,7 +192,7 @@ def _archive_member(archive: TarSafe, member: tarfile.TarInfo, blobs: dict[str, 
         raise _Hostile(f"layer {path}: {exc}") from exc
 
 
-def _manifest(blobs: dict[str, bytes], name: str) -> dict:  # type: ignore[type-arg]
+def _manifest(blobs: dict[str, bytes], name: str) -> dict[str, Any]:
     try:
         manifests = json.loads(blobs["manifest.json"])
         return dict(manifests[0])
@@ -208,7 +209,7 @@ def _resolve(aliases: dict[str, str], path: str) -> str:
     return path
 
 
-def _json_blob(blobs: dict[str, bytes], aliases: dict[str, str], path: str, name: str) -> dict:  # type: ignore[type-arg]
+def _json_blob(blobs: dict[str, bytes], aliases: dict[str, str], path: str, name: str) -> dict[str, Any]:
     try:
         return dict(json.loads(blobs[_resolve(aliases, path)]))
     except (KeyError, TypeError, ValueError, _Hostile) as exc:
@@ -222,7 +223,7 @@ def _layer(scans: dict[str, _LayerScan], blobs: dict[str, bytes], aliases: dict[
         if real in scans:
             return scans[real]
         if real in blobs:  # a layer whose first bytes looked like JSON
-            return _scan_layer(io.BufferedReader(io.BytesIO(blobs[real])), counter)  # type: ignore[arg-type]
+            return _scan_layer(io.BufferedReader(io.BytesIO(blobs[real])), counter)
     except _Hostile as exc:
         raise ImageUnreadable(f"{name}: hostile layer {path}: {exc}",
                               hint="do not run this image; rebuild it from trusted sources") from exc
@@ -251,27 +252,27 @@ def _entry(layer: TarSafe, member: tarfile.TarInfo, counter: _Counter) -> _Entry
         return _Entry(posixpath.dirname(path), None, whiteout="opaque")
     if base.startswith(_WHITEOUT):
         return _Entry(posixpath.join(posixpath.dirname(path), base[len(_WHITEOUT):]), None, whiteout="file")
-    common = dict(path=path, mode=member.mode & 0o7777, uid=member.uid, gid=member.gid)
+    node = functools.partial(Node, path=path, mode=member.mode & 0o7777, uid=member.uid, gid=member.gid)
     if member.isdir():
-        return _Entry(path, Node(kind="dir", **common))
+        return _Entry(path, node(kind="dir"))
     if member.issym():
         _check_symlink(path, member.linkname)
-        return _Entry(path, Node(kind="symlink", target=member.linkname, **common))
+        return _Entry(path, node(kind="symlink", target=member.linkname))
     if member.islnk():
         return _Entry(path, None, link="/" + _relative_name(member.linkname))
     if member.isfifo():
-        return _Entry(path, Node(kind="fifo", **common))
+        return _Entry(path, node(kind="fifo"))
     if member.isfile():
         data = layer.extractfile(member)
-        assert data is not None
-        node = Node(kind="file", size=member.size, inode=counter.next(), **common)
-        return _Entry(path, _read_content(node, data, counter.dump_dir))
+        assert isinstance(data, io.BufferedReader)  # tarfile's ExFileObject
+        content = _read_content(node(kind="file", size=member.size, inode=counter.next()), data, counter.dump_dir)
+        return _Entry(path, content)
     raise _Hostile(f"{member.name}: {_kind_word(member)} not allowed in an image")
 
 
-def _read_content(node: Node, data: IO[bytes], dump_dir: Path | None) -> Node:
+def _read_content(node: Node, data: io.BufferedReader, dump_dir: Path | None) -> Node:
     """Summarise the bytes of a regular file: ELF facts, #! line, BEAM imports, keys."""
-    head = data.peek(4)[:4]  # type: ignore[attr-defined]
+    head = data.peek(4)[:4]
     if looks_like_elf(head):
         content = data.read(_ELF_LIMIT)
         embeds = ("busybox",) if b"BusyBox v" in content else ()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from builder.verify.elf import CET, Check, Status
 from builder.verify.policy import ELF_PROPERTIES, IMAGE_CHECKS, VerifyPolicy, Waiver
@@ -75,7 +76,7 @@ class Report:
     def violations_of(self, check: str) -> list[Finding]:
         return [v for v in self.violations if v.check == check]
 
-    def to_json(self) -> dict:  # type: ignore[type-arg]
+    def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "image": self.image,

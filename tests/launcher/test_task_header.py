@@ -48,8 +48,9 @@ def test_first_bad_verb_in_sorted_order_is_reported() -> None:
         validate_tasks({"zeta": "x()", "Bad": "y()", "eval": "z()"})
 
 
-def test_valid_tasks_pass() -> None:
-    validate_tasks({"migrate": "Hello.Release.migrate()", "seed_db2": "Hello.seed()"})
+def test_valid_tasks_pass_in_verb_order() -> None:
+    tasks = {"seed_db2": "Hello.seed()", "migrate": "Hello.Release.migrate()"}
+    assert validate_tasks(tasks) == (("migrate", "Hello.Release.migrate()"), ("seed_db2", "Hello.seed()"))
 
 
 def test_c_string_escaping() -> None:
