@@ -211,8 +211,8 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource,
     if config.release is None or config.tag is None:
         raise ValueError("make_plan needs the release name: resolve it from mix.exs first")
     base = _bootstrap(config)
-    flags = {"cflags": " ".join(config.hardening.cflags), "ldflags": " ".join(config.hardening.ldflags)}
-    epoch = {"source_date_epoch": config.source_date_epoch}
+    flags = _Flags(cflags=" ".join(config.hardening.cflags), ldflags=" ".join(config.hardening.ldflags))
+    epoch = _Epoch(source_date_epoch=config.source_date_epoch)
     runtime = _stage("runtime", "distroless run-time root filesystem", base.image,
                      RuntimeContext(packages=list(RUNTIME_PACKAGES), unused_libraries=list(UNUSED_LIBRARIES),
                                     run_uid=contract.RUN_UID, run_gid=contract.RUN_GID,
@@ -285,9 +285,9 @@ def _dependency_inputs(app: Path) -> dict[str, Path]:
 
 def _toolchain(config: Config, base: Bootstrap, otp: FetchedSource, elixir: FetchedSource) -> tuple[Stage, Stage]:
     """The OTP and Elixir stages: their keys depend on the pins and flags only, never on the app."""
-    flags = {"cflags": " ".join(config.hardening.cflags), "ldflags": " ".join(config.hardening.ldflags)}
+    flags = _Flags(cflags=" ".join(config.hardening.cflags), ldflags=" ".join(config.hardening.ldflags))
     shared_ldflags = " ".join(f for f in config.hardening.ldflags if f != "-pie")
-    epoch = {"source_date_epoch": config.source_date_epoch}
+    epoch = _Epoch(source_date_epoch=config.source_date_epoch)
     otp_stage = _stage(
         "otp", f"Erlang/OTP {otp.version}, hardened", base.image,
         OtpContext(otp_version=otp.version, tarball=otp.path.name, sha256=otp.sha256,
