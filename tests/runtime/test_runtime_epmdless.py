@@ -1,4 +1,4 @@
-"""The EPMD-less build: no epmd, nothing on 4369, and the TLS cluster still forms."""
+"""The EPMD-less build: no epmd, nothing on 4369, the TLS cluster still forms, and its build-time VM flags reach the VM."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from builder import config as config_module
 
 from runtime_support import (
     DIST_PORT, DOCKER_DNS, EPMD_PORT, HTTP_PORT, Node, NodeSpec, cluster_view, node_name, processes, tcp_sockets,
@@ -51,3 +53,14 @@ def test_no_epmd_process_runs(epmdless_cluster: tuple[Node, Node]) -> None:
     for node in epmdless_cluster:
         names = [p.name for p in processes(node)]
         assert "beam.smp" in names and "epmd" not in names, names
+
+
+def test_the_build_time_vm_flags_reach_the_vm(epmdless_cluster: tuple[Node, Node],
+                                              epmdless_config: config_module.Config) -> None:
+    """launcher.vm_flags is compiled into the launcher: erlexec hands them to beam.smp as its own flags."""
+    assert epmdless_config.launcher.vm_flags == ("+S", "2:2", "+sbwt", "none")
+    for node in epmdless_cluster:
+        beam = next(p for p in processes(node) if p.name == "beam.smp")
+        words = beam.cmdline.split(b"\0")
+        assert b"-S" in words and words[words.index(b"-S") + 1] == b"2:2", words
+        assert b"-sbwt" in words and words[words.index(b"-sbwt") + 1] == b"none", words
