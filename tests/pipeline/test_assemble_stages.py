@@ -11,6 +11,7 @@ import pytest
 from builder import contract
 from builder.assemble import AssembledImage, assemble
 from builder.build import StageImage, StageImages
+from builder.errors import PolicyViolation
 from builder.plan import Plan
 from builder.verify import verify_image
 from builder.verify.imagefs import read_image
@@ -111,3 +112,20 @@ def test_the_same_stage_outputs_again_reuse_the_loaded_image(
     again = assemble(engine, plan, rebuilt)
     assert (again.id, again.reused) == (first.id, True)
     assert [operation for operation, _ in engine.calls].count("load_image") == 1
+
+
+def test_a_release_whose_vm_args_sets_distribution_flags_is_refused_before_an_image_exists(
+        tmp_path: Path) -> None:
+    plan = example_plan(tmp_path)
+    stages = stage_images(plan, "first")
+    engine = engine_with(stages)
+    path, entries = OUTPUTS["release"]
+    hostile = [*entries, ("release/releases/0.1.0", None),
+               ("release/releases/0.1.0/vm.args", b"+S 2:2\n## tuning\n-proto_dist inet_tcp\n-setcookie x\n")]
+    engine.trees[(stages["release"].id, path)] = tree(hostile)
+    with pytest.raises(PolicyViolation) as refused:
+        assemble(engine, plan, stages)
+    message = str(refused.value)
+    assert "releases/0.1.0/vm.args line 3: -proto_dist" in message
+    assert "releases/0.1.0/vm.args line 4: -setcookie" in message
+    assert not [op for op, _ in engine.calls if op == "load_image"], "an image was loaded"
