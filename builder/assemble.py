@@ -31,6 +31,7 @@ from builder.config import Config
 from builder.engine_protocol import Engine
 from builder.errors import BuildFailed, PolicyViolation
 from builder.plan import Plan
+from builder.records import build_labels
 from builder.sbom import SBOM_PATH, make_sbom
 from builder.vmflags import vm_args_problems
 
@@ -316,6 +317,7 @@ def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[st
         f"{LABEL}.launcher.verbs": ",".join(config.launcher.verbs),
         f"{LABEL}.otp.patches": ",".join(p.name for p in config.otp.patches),
         f"{LABEL}.builder-base": plan.base.reference or plan.base.image,
+        **build_labels(plan),  # hardening flags, stage keys, patch checksums, --set overrides
     }
     for source in plan.sources:
         labels[f"{LABEL}.{source.name}.version"] = source.version

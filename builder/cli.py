@@ -13,6 +13,7 @@ from builder import config as config_module
 from builder import contract
 from builder.build import Progress
 from builder.certs import DEFAULT_NODES
+from builder.cli_release import ADDERS as RELEASE_COMMANDS
 from builder.errors import BuildImageError, PolicyViolation, UsageError
 
 EPILOG = """\
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
                                      parser_class=_Parser)
-    for add in (_add_build, _add_render, _add_verify, _add_push, _add_dist_certs, _add_run):
+    for add in (_add_build, _add_render, _add_verify, _add_push, _add_dist_certs, _add_run, *RELEASE_COMMANDS):
         add(commands)
     return parser
 

@@ -141,6 +141,7 @@ class Config:
     source_date_epoch: int
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
     release_named: bool = True  # False: found in mix.exs, so plain `mix release` builds it
+    overrides: tuple[str, ...] = ()  # the --set KEY=VALUE items applied over the file, recorded in labels
 
     def resolved(self, release: str, where: str) -> Config:
         """This config with the release mix would build (found in ``where``) and its default tag."""
