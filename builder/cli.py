@@ -29,6 +29,8 @@ examples:
   build-image verify hello:latest --json    check any local image against the policy
   build-image push 127.0.0.1:5000/hello:latest --oci out/oci
                                             push with a reproducible digest, write an OCI layout
+  build-image sign 127.0.0.1:5000/hello:latest --key env://COSIGN_PRIVATE_KEY
+  build-image verify --signed-by cosign.pub 127.0.0.1:5000/hello:latest
   build-image dist-certs certs/ --node a --node b
   build-image run -c examples/hello/build-image.yaml --certs certs/a
 """
@@ -69,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
                                      parser_class=_Parser)
-    for add in (_add_build, _add_render, _add_verify, _add_push, _add_dist_certs, _add_run, *RELEASE_COMMANDS):
+    for add in (_add_build, _add_render, _add_verify, _add_push, _add_sign, _add_dist_certs, _add_run,
+                *RELEASE_COMMANDS):
         add(commands)
     return parser
 
@@ -157,6 +160,9 @@ def _add_verify(commands: argparse._SubParsersAction) -> None:
     command.add_argument("image", help="a local image reference, e.g. hello:latest")
     command.add_argument("-c", "--config", type=Path, help="take the policy from this build-image.yaml")
     command.add_argument("--json", action="store_true", help="print the machine-readable report")
+    command.add_argument("--signed-by", type=Path, metavar="KEY",
+                         help="instead: check that the registry image IMAGE (registry/repo[:tag]) is signed by "
+                              "this cosign public key and carries its SBOM and provenance attestations")
     command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks for errors")
 
@@ -165,6 +171,8 @@ def _run_verify(args: argparse.Namespace) -> int:
     from builder.engine import DockerEngine
     from builder.verify import VerifyPolicy, verify_image
 
+    if args.signed_by is not None:
+        return _verify_signed(args.image, args.signed_by)
     policy = config_module.load(args.config).verify if args.config else VerifyPolicy()
     report = verify_image(DockerEngine.connect(), args.image, policy)
     print(json.dumps(report.to_json(), indent=2, sort_keys=True) if args.json else report.render_text())
@@ -227,6 +235,48 @@ def _publish(image: str, args: argparse.Namespace, config: config_module.Config 
         print(f"{published.layout} {published.digest}")
     if published.pushed is not None:
         print(published.pushed)
+
+
+def _verify_signed(image: str, key: Path) -> int:
+    from builder.registry import Reference
+    from builder.signing import verify_signed
+
+    verified = verify_signed(Reference.parse(image), key)
+    print(f"{verified.reference}: {verified.signatures} signature(s) and attestations "
+          f"{', '.join(verified.attestations)} verified with {key}")
+    return 0
+
+
+# -- sign --------------------------------------------------------------------
+
+def _add_sign(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "sign", "sign a pushed image and attach its SBOM and provenance (cosign)",
+        "Have cosign sign the digest REF resolves to, with KEY and no transparency log, and attach\n"
+        "the image's SBOM and SLSA provenance (from .build-image/ beside build-image.yaml, written\n"
+        "by build and push) as attestations, in cosign's tag-based format. KEY is a cosign.key\n"
+        "file or env://VARIABLE (in CI: a secret); its password comes from COSIGN_PASSWORD.",
+        _run_sign)
+    command.add_argument("reference", metavar="REF", help="the pushed image, e.g. 127.0.0.1:5000/hello:latest")
+    command.add_argument("--key", required=True, help="cosign private key: a file or env://VARIABLE")
+    _with_config(command)
+
+
+def _run_sign(args: argparse.Namespace) -> int:
+    from builder.provenance import PROVENANCE_NAME
+    from builder.publish import output_dir
+    from builder.registry import Reference
+    from builder.sbom import SBOM_NAME
+    from builder.signing import sign
+
+    outputs = output_dir(config_module.load(args.config))
+    try:
+        sbom, provenance = (outputs / SBOM_NAME).read_bytes(), (outputs / PROVENANCE_NAME).read_bytes()
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc.filename} is missing",
+                         hint="build and push first: build-image build --push REF") from exc
+    print(sign(Reference.parse(args.reference), args.key, sbom=sbom, provenance=provenance))
+    return 0
 
 
 # -- dist-certs --------------------------------------------------------------

@@ -102,6 +102,11 @@ class Registry:
         response = self._send("GET", f"/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}, ok=(200,))
         return response.headers.get_content_type(), response.body
 
+    def find_manifest(self, reference: str) -> bytes | None:
+        """The manifest ``reference``, or None when the registry has no such manifest."""
+        response = self._send("GET", f"/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}, ok=(200, 404))
+        return response.body if response.status == 200 else None
+
     def manifest_digest(self, reference: str) -> str | None:
         """The digest the registry serves for ``reference``, or None when it has no such manifest."""
         response = self._send("HEAD", f"/manifests/{reference}", headers={"Accept": MANIFEST_TYPES},

@@ -36,7 +36,8 @@ def inputs(tmp_path: Path) -> dict[str, object]:
     """What the assembler hands make_sbom, made up: an app with a Hex dependency and an OTP patch."""
     app = tmp_path / "app"
     app.mkdir()
-    (app / "mix.exs").write_text('defmodule Shop.MixProject do\n  def project, do: [package: [licenses: ["MIT"]]]\nend\n')
+    (app / "mix.exs").write_text(
+        'defmodule Shop.MixProject do\n  def project, do: [package: [licenses: ["MIT"]]]\nend\n')
     (app / "mix.lock").write_text("%{\n" + JASON + "\n}\n")
     patch = tmp_path / "fix.patch"
     patch.write_text("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")

@@ -19,7 +19,8 @@ DIGEST = "sha256:" + "d" * 64
 
 @pytest.mark.unit
 def test_the_statement_names_the_digest_and_every_input(inputs: dict[str, object]) -> None:
-    labels = {"org.opencontainers.image.revision": "0" * 40, "io.build-image.builder-base": "build-image/builder-base:k"}
+    labels = {"org.opencontainers.image.revision": "0" * 40,
+              "io.build-image.builder-base": "build-image/builder-base:k"}
     sbom = make_sbom(**inputs)  # type: ignore[arg-type]
     arguments = {"subject_name": "127.0.0.1:5000/hello", "digest": DIGEST, "tag": "hello:latest",
                  "config": inputs["config"], "labels": labels, "sbom": sbom}
@@ -52,5 +53,6 @@ def test_a_push_writes_the_provenance_of_the_pushed_digest(registry: str, exampl
     written = Path(done.stderr.split("provenance: ")[1].split()[0])
     subject = json.loads(written.read_text())["subject"]
     assert subject == [{"name": f"{registry}/hello", "digest": {"sha256": digest.split(":")[1]}}]
-    deps = {d["name"]: d for d in json.loads(written.read_text())["predicate"]["buildDefinition"]["resolvedDependencies"]}
+    definition = json.loads(written.read_text())["predicate"]["buildDefinition"]
+    deps = {d["name"]: d for d in definition["resolvedDependencies"]}
     assert all("digest" in d for name, d in deps.items() if name.startswith("deb:"))
