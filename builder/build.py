@@ -140,7 +140,7 @@ def build_stage(engine: Engine, stage: Stage, progress: Progress) -> StageImage:
         progress.cached(stage.image)
         return StageImage(stage.name, stage.image, existing.id, cached=True)
     try:
-        image_id = engine.build(context_archive(stage), stage.image, progress.log)
+        image_id = engine.build(context_archive(stage), stage.image, progress.log, network=stage.network)
     except BuildFailed as exc:
         log = "\n".join(f"  | {line}" for line in progress.tail)
         raise BuildFailed(

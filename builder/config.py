@@ -111,6 +111,23 @@ class LauncherConfig:
 
 
 @dataclass(frozen=True)
+class HexConfig:
+    """The pinned Hex client and the repository the deps stage fetches from.
+
+    ``repository_url`` None is the public repository (repo.hex.pm, checked
+    with the key built into Hex); a mirror or private repository comes with
+    its public key, so registry signatures are checked either way unless
+    ``unsafe_skip_signature_check`` says otherwise, by name, in the config.
+    """
+
+    client: SourcePin
+    repository_url: str | None = None
+    public_key: Path | None = None
+    unsafe_skip_signature_check: bool = False
+    network: str | None = None  # the Docker network the fetch runs on (default: the engine's bridge)
+
+
+@dataclass(frozen=True)
 class Bases:
     """Base images: bootstrapped from Debian unless an image reference is given."""
 
@@ -140,6 +157,7 @@ class Config:
     tag: str | None
     source_date_epoch: int
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
+    hex: HexConfig | None = None  # None: no Hex client; a mix.lock with Hex packages then is an error
     release_named: bool = True  # False: found in mix.exs, so plain `mix release` builds it
     overrides: tuple[str, ...] = ()  # the --set KEY=VALUE items applied over the file, recorded in labels
 
@@ -186,6 +204,7 @@ def parse(raw: object, path: Path) -> Config:
         hardening=_hardening(top.section("hardening")),
         launcher=launcher,
         bases=_bases(top.section("bases")),
+        hex=_hex(top.section("hex"), base) if top.has("hex") else None,
         tag=top.text("tag", default=f"{release}:latest" if release else None,
                      pattern=re.compile(r"[a-z0-9][a-z0-9._/-]*(:[\w][\w.-]{0,127})?"),
                      allowed="an image name with an optional :tag, lower case"),
@@ -193,6 +212,10 @@ def parse(raw: object, path: Path) -> Config:
                                       minimum=0, maximum=2**32),
         verify=_verify(top.section("verify"), launcher.verbs),
     )
+    if config.hex is None and _lock_pins_hex(config.app):
+        top.fail("hex", None, "a pinned Hex client: mix.lock pins Hex packages (see README: Hex dependencies), "
+                 "e.g. hex: {version: \"2.5.1\", url: https://github.com/hexpm/hex/archive/refs/tags/v2.5.1.tar.gz, "
+                 "sha256: <sha256sum of that file>}")
     top.finish()
     return config
 
@@ -259,13 +282,12 @@ def _hardening(section: "_Section") -> Hardening:
 
 def _launcher(section: "_Section") -> LauncherConfig:
     tasks_section = section.section("tasks")
-    tasks = tasks_section.string_map()
-    validate_tasks(tasks)
+    tasks = validate_tasks(tasks_section.string_map())
     config = LauncherConfig(
         dist_port=section.integer("dist_port", default=contract.DEFAULT_DIST_PORT, minimum=1024, maximum=65535),
         require_tls=section.boolean("require_tls", default=True),
         epmdless=section.boolean("epmdless", default=False),
-        tasks=tuple(sorted(tasks.items())),
+        tasks=tasks,
         vm_flags=_vm_flags(section),
     )
     section.finish()
@@ -285,6 +307,38 @@ def _vm_flags(section: "_Section") -> tuple[str, ...]:
                          f"{problem.reason}){_did_you_mean(problem.word.split()[0], ALLOWED_VM_FLAGS)}")
         words += accepted
     return tuple(words)
+
+
+def _lock_pins_hex(app: Path) -> bool:
+    """mix.lock holds ``{:hex, …}`` entries (a lock is data, written by mix: no need to evaluate it)."""
+    lock = app / "mix.lock"
+    return lock.is_file() and "{:hex," in lock.read_text(encoding="utf-8", errors="replace")
+
+
+def _hex(section: "_Section", base: Path) -> HexConfig:
+    """``hex:``: the client pinned like OTP (url or path, with sha256), and where packages come from."""
+    flags = ("repository", "unsafe_skip_signature_check", "network")
+    client = _source(section, base, consumed=flags)
+    if client.kind == "debian":
+        section.fail("debian", client.debian_suite, "url or path of the Hex client's source tarball, with its sha256")
+    repository = section.section("repository")
+    url = repository.text("url", default=None, pattern=re.compile(r"https?://\S+"),
+                          allowed="the repository's http(s) URL; omitted, the public repository hex.pm")
+    key = repository.get("public_key", None)
+    if url is not None and key is None:
+        repository.fail("public_key", None, "the repository's public key file (PEM), so its signatures are checked")
+    if url is None and key is not None:
+        repository.fail("public_key", key, "no key without repository.url (hex.pm's key is built into Hex)")
+    repository.finish()
+    config = HexConfig(
+        client=client, repository_url=url,
+        public_key=None if key is None else _file(key, f"{repository.where}public_key", base, section.file),
+        unsafe_skip_signature_check=section.boolean("unsafe_skip_signature_check", default=False),
+        network=section.text("network", default=None, pattern=re.compile(r"[\w][\w.-]*"),
+                             allowed="a Docker network name"),
+    )
+    section.finish()
+    return config
 
 
 def _bases(section: "_Section") -> Bases:

@@ -105,15 +105,17 @@ class DockerEngine:
             pass
 
     # -- builds -----------------------------------------------------------
-    def build(self, context: IO[bytes], tag: str, on_line: BuildEvent) -> str:
+    def build(self, context: IO[bytes], tag: str, on_line: BuildEvent, network: str | None = None) -> str:
         """Build a Dockerfile context (a tar stream) with the classic builder.
 
         Each log line is handed to ``on_line`` as it arrives; an error event
-        raises :class:`BuildFailed` with the engine's message.  Returns the ID.
+        raises :class:`BuildFailed` with the engine's message.  ``network``
+        names the Docker network RUN steps use (default: the engine's bridge).
+        Returns the ID.
         """
         events = self._api.build(
             fileobj=context, custom_context=True, tag=tag, decode=True,
-            rm=True, forcerm=True, pull=False,
+            rm=True, forcerm=True, pull=False, network_mode=network,
         )
         for event in events:
             if "stream" in event:

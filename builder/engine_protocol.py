@@ -50,8 +50,10 @@ class Engine(Protocol):
     def import_rootfs(self, tarball: Path, repository: str, tag: str) -> str:
         """Import a root-filesystem tarball as an image; return its ID."""
 
-    def build(self, context: IO[bytes], tag: str, on_line: BuildEvent) -> str:
+    def build(self, context: IO[bytes], tag: str, on_line: BuildEvent, network: str | None = None) -> str:
         """Build a Dockerfile context (a tar stream), log lines to ``on_line``; return the ID.
+
+        ``network`` names the network the build's RUN steps use (None: the engine's default).
 
         A failed build raises :class:`~builder.errors.BuildFailed` with the engine's message.
         """

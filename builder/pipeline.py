@@ -35,12 +35,15 @@ def prepare(config: Config, progress: Progress, engine: Engine | None = None) ->
     progress.say(f"sources: OTP {config.otp.source.version}, Elixir {config.elixir.version}")
     otp = fetch("otp", config.otp.source, mirror)
     elixir = fetch("elixir", config.elixir, mirror)
-    for source in (otp, elixir):
+    hex_client = fetch("hex", config.hex.client, None) if config.hex is not None else None
+    for source in (otp, elixir, *([hex_client] if hex_client else [])):
         progress.say(f"      {source.name:<7}{source.path.name}  sha256 {source.sha256[:16]}…  ({source.origin})")
     if config.release is None:
         config = resolve_release(engine or DockerEngine.connect(), config, otp, elixir, progress,
                                  debian_rootfs(config, progress))
-    return make_plan(config, otp, elixir)
+    if config.hex is not None and config.hex.unsafe_skip_signature_check:
+        progress.say("      WARNING hex.unsafe_skip_signature_check: the Hex registry's signatures are NOT checked")
+    return make_plan(config, otp, elixir, hex_client)
 
 
 def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:

@@ -92,7 +92,7 @@ class FakeEngine:
         tarball.read_bytes()  # the writer must have written it
         return self.add_image(f"{repository}:{tag}").id
 
-    def build(self, context: IO[bytes], tag: str, on_line: BuildEvent) -> str:
+    def build(self, context: IO[bytes], tag: str, on_line: BuildEvent, network: str | None = None) -> str:
         self.calls.append(("build", tag))
         with tarfile.open(fileobj=context) as archive:
             assert "Dockerfile" in archive.getnames(), f"the build context of {tag} has no Dockerfile"

@@ -10,6 +10,7 @@ hardening (read-only, no capabilities, uid 65532) and are removed afterwards.
 
 from __future__ import annotations
 
+import io
 import secrets
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import yaml
 
 from builder import contract
 from builder.certs import write_dist_certs
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime"))
 from runtime_support import (  # noqa: E402  (the runtime tests' helpers, one directory over)
     Node, NodeSpec, PrivateNetwork, create_network, remove, remove_network, start,
 )
+from hex_repository import HEX_VERSION, HexRepository, build_repository, fixtures_or_skip, serve  # noqa: E402
 
 APPS = Path(__file__).resolve().parent
 NODES = ("a", "b", "c", "d")
@@ -109,3 +112,57 @@ def run_app(docker_client: docker.DockerClient, apps_network: PrivateNetwork) ->
     finally:
         for node in started:
             remove(node)
+
+
+# -- Hex: the fixture repository and examples/phoenix ---------------------------------
+
+EXAMPLES = APPS.parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def elixir_image(docker_client: docker.DockerClient) -> str:
+    """The Elixir stage of the example's pins (built if missing, normally cached)."""
+    import dataclasses
+
+    from builder.build import Progress, build_all, debian_rootfs
+    from builder.config import load
+    from builder.engine import DockerEngine
+    from builder.pipeline import prepare
+
+    config = load(EXAMPLES / "hello" / "build-image.yaml")
+    progress = Progress(out=io.StringIO())
+    plan = prepare(config, progress)
+    toolchain = dataclasses.replace(plan, stages=(plan.stage("otp"), plan.stage("elixir")))
+    build_all(DockerEngine.connect(), toolchain, progress, debian_rootfs(config, progress))
+    return plan.stage("elixir").image
+
+
+@pytest.fixture(scope="session")
+def hex_repository(docker_client: docker.DockerClient, elixir_image: str, apps_network: PrivateNetwork,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[HexRepository]:
+    """The fixture packages as a signed Hex repository, served on the private network for the session."""
+    fixtures = fixtures_or_skip()
+    public = build_repository(docker_client, elixir_image, fixtures, tmp_path_factory.mktemp("hex-repository"))
+    url, container = serve(docker_client, elixir_image, apps_network, public)
+    try:
+        yield HexRepository(url=url, public_key=public / "public_key", network=apps_network.name,
+                            client=fixtures / f"hex-{HEX_VERSION}.tar.gz")
+    finally:
+        docker_client.containers.get(container).remove(force=True)
+
+
+def phoenix_config(repository: HexRepository, directory: Path, app: Path = EXAMPLES / "phoenix") -> Path:
+    """examples/phoenix/build-image.yaml plus where its packages come from: the served fixture repository."""
+    raw = yaml.safe_load((EXAMPLES / "phoenix" / "build-image.yaml").read_text())
+    raw["app"] = str(app)
+    raw["hex"] = {**raw["hex"], "path": str(repository.client), "network": repository.network,
+                  "repository": {"url": repository.url, "public_key": str(repository.public_key)}}
+    path = directory / "build-image.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="session")
+def phoenix_app(hex_repository: HexRepository, tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
+    """examples/phoenix built through ``build-image build`` against the fixture repository."""
+    return build_with_cli(phoenix_config(hex_repository, tmp_path_factory.mktemp("phoenix")))

@@ -9,13 +9,17 @@ release, config/runtime.exs applied from the environment.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import pytest
 
-from conftest import BuiltApp
+from builder.errors import BuildFailed
+from conftest import APPS, BuiltApp
 from runtime_support import Node, NodeSpec, http_get, image_file
 
 pytestmark = pytest.mark.docker
@@ -68,3 +72,14 @@ def test_an_umbrella_release_without_erts_or_ssl_boots(
     assert version == "0.4.0"
     rel = image_file(docker_client, umbrella_back.tag, f"/app/releases/{version}/back.rel")
     assert "{ssl," in rel and "{front," not in rel, rel
+
+
+def test_hex_dependencies_without_a_lock_are_refused(tmp_path: Path) -> None:
+    app = tmp_path / "plainapp"
+    shutil.copytree(APPS / "plainapp", app, ignore=shutil.ignore_patterns("_build", "deps", ".build-image"))
+    mix = app / "mix.exs"
+    mix.write_text(mix.read_text().replace("deps: []", 'deps: [{:jason, "~> 1.4"}]'))
+    done = subprocess.run([sys.executable, "-m", "builder", "build", "-c", str(app / "build-image.yaml")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == BuildFailed.exit_code, done.stderr
+    assert "there is no mix.lock: run mix deps.get and commit mix.lock (no unpinned builds)" in done.stderr

@@ -1,0 +1,83 @@
+"""An offline Hex repository for tests: the fixture packages, signed, served over HTTP.
+
+``shared/fixtures/hex`` (beside the repository; ``BUILD_IMAGE_HEX_FIXTURES``
+overrides) holds the Hex client's source and the package tarballs of a
+Phoenix app.  :func:`build_repository` makes a repository of them with a
+fresh key (``mix hex.registry build``, in a container of the Elixir stage),
+and :func:`serve` serves it with OTP's own httpd on a private Docker
+network, where the deps stage fetches from it: nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from hygiene import LABELS
+from runtime_support import PrivateNetwork
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(os.environ.get("BUILD_IMAGE_HEX_FIXTURES", REPO.parent / "shared" / "fixtures" / "hex"))
+HEX_VERSION = "2.5.1"
+HEX_SHA256 = "9b71d06305d7954802883feddc63488a9ca929c03929f3fdd49518b459f1f169"
+PORT = 8000
+
+
+@dataclass(frozen=True)
+class HexRepository:
+    url: str
+    public_key: Path
+    network: str
+    client: Path  # the Hex client's source tarball
+
+
+def fixtures_or_skip() -> Path:
+    """The fixtures directory; without it the Hex tests skip and say why (in CI they fail)."""
+    if (FIXTURES / "hex-2.5.1.tar.gz").is_file() and (FIXTURES / "packages").is_dir():
+        return FIXTURES
+    reason = (f"the offline Hex fixtures are not at {FIXTURES} (a clone without shared/?): the Hex and "
+              "Phoenix tests need them; set BUILD_IMAGE_HEX_FIXTURES to their directory")
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # tests/conftest.py's in_ci()
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def build_repository(client: docker.DockerClient, elixir_image: str, fixtures: Path, work: Path) -> Path:
+    """``work/public``: the packages and a registry signed with a new key (``public/public_key``)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (work / "priv.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                      serialization.PrivateFormat.TraditionalOpenSSL,
+                                                      serialization.NoEncryption()))
+    shutil.copytree(fixtures / "packages", work / "public" / "tarballs")
+    script = (f"set -e; tar -xzf /fixtures/hex-{HEX_VERSION}.tar.gz -C /tmp; cd /tmp/hex-{HEX_VERSION}; "
+              "mix archive.build -o /tmp/hex.ez >/dev/null; mix archive.install /tmp/hex.ez --force >/dev/null; "
+              "cd /work; mix hex.registry build public --name=hexpm --private-key=priv.pem; "
+              "chmod -R a+rX public")
+    client.containers.run(
+        elixir_image, ["sh", "-c", script], remove=True, working_dir="/", labels=LABELS,
+        environment={"MIX_ENV": "prod", "MIX_HOME": "/tmp/mix", "HEX_HOME": "/tmp/hex"},
+        volumes={str(fixtures): {"bind": "/fixtures", "mode": "ro"}, str(work): {"bind": "/work", "mode": "rw"}})
+    assert (work / "public" / "public_key").is_file(), "mix hex.registry build wrote no public_key"
+    return work / "public"
+
+
+def serve(client: docker.DockerClient, image: str, network: PrivateNetwork, public: Path) -> tuple[str, str]:
+    """Serve ``public`` read-only at a fixed address of ``network``; returns (URL, container id)."""
+    ip = network.allocate()
+    httpd = (f"inets:start(), {{ok, _}} = inets:start(httpd, [{{port, {PORT}}}, {{server_name, \"hex\"}}, "
+             "{server_root, \"/tmp\"}, {document_root, \"/srv/public\"}, {bind_address, any}]), "
+             "receive after infinity -> ok end.")
+    container = client.containers.create(
+        image, ["erl", "-noshell", "-eval", httpd], working_dir="/", labels=LABELS,
+        volumes={str(public): {"bind": "/srv/public", "mode": "ro"}}, network=network.name)
+    network.network.disconnect(container)
+    network.network.connect(container, ipv4_address=ip)
+    container.start()
+    return f"http://{ip}:{PORT}", container.id
