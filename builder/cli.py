@@ -20,7 +20,8 @@ EPILOG = """\
 exit codes:
   0 success · 1 policy violations · 2 image unreadable · 3 bad config
   4 source fetch/checksum · 5 no Docker engine · 6 a stage failed
-  7 an external command failed · 8 certificates · 9 registry · 64 bad command line
+  7 an external command failed · 8 certificates · 9 registry · 10 pins --check: newer release
+  64 bad command line
 
 examples:
   build-image build                         build and verify the app beside ./build-image.yaml

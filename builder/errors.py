@@ -18,6 +18,7 @@ Exit codes (also listed in the README):
 7   a command the tool runs failed (mmdebstrap, apt, …)
 8   certificates could not be written
 9   a registry refused or could not be reached
+10  ``pins --check``: a newer release of a pin exists (patch; minor too with --fail-on minor)
 64  the command line is wrong
 ==  =====================================================================
 """
@@ -90,6 +91,12 @@ class RegistryError(BuildImageError):
     """A registry could not be reached, refused a request or served other bytes."""
 
     exit_code = 9
+
+
+class NewerReleaseAvailable(BuildImageError):
+    """``pins --check`` found a newer release its gate counts: CI should move the pin (not a failure of the tool)."""
+
+    exit_code = 10
 
 
 class UsageError(BuildImageError):
