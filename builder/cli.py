@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_overrides(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                         help="override a key of build-image.yaml, dotted and validated like the file "
+                              "(repeatable), e.g. --set otp.version=27.3.4.3; recorded in the image's labels")
+
+
 def _with_config(command: argparse.ArgumentParser) -> None:
     command.add_argument("-c", "--config", type=Path, default=Path(config_module.CONFIG_NAME),
                          help="the app's build-image.yaml (default: ./build-image.yaml)")
@@ -102,6 +108,7 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
         "change never rebuilds OTP), assemble the final image deterministically and verify it.\n"
         "A policy violation fails the build (exit 1).", _run_build)
     _with_config(command)
+    _with_overrides(command)
     command.add_argument("-v", "--verbose", action="store_true", help="stream every build log line")
     command.add_argument("--no-verify", action="store_true",
                          help="skip the final verification (never in CI: the image is then unproven)")
@@ -111,7 +118,7 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
 def _run_build(args: argparse.Namespace) -> int:
     from builder.pipeline import build
 
-    config = config_module.load(args.config)
+    config = config_module.load(args.config, args.overrides)
     progress = Progress(verbose=args.verbose)
     built = build(config, progress, verify=not args.no_verify)
     if built.report is not None:
@@ -135,6 +142,7 @@ def _add_render(commands: argparse._SubParsersAction) -> None:
         "context to OUT/<n>-<stage>/, with OUT/plan.json describing every input and image tag.",
         _run_render)
     _with_config(command)
+    _with_overrides(command)
     command.add_argument("-o", "--out", type=Path, default=Path("out"), help="output directory (default: out)")
 
 
@@ -142,7 +150,7 @@ def _run_render(args: argparse.Namespace) -> int:
     from builder.pipeline import prepare
     from builder.render import write_plan
 
-    config = config_module.load(args.config)
+    config = config_module.load(args.config, args.overrides)
     plan = prepare(config, Progress())
     for directory in write_plan(plan, args.out):
         print(directory)

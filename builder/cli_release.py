@@ -106,7 +106,7 @@ def _run_pin(args: argparse.Namespace) -> int:
 # -- pins --------------------------------------------------------------------
 
 def _add_pins(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from builder.cli import _command, _with_config
+    from builder.cli import _command, _with_config, _with_overrides
 
     command = _command(
         commands, "pins", "list the pins (sources, checksums, patches); --check for newer releases",
@@ -120,6 +120,7 @@ def _add_pins(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     command.add_argument("--check", action="store_true", help="look for newer releases")
     command.add_argument("--fail-on", choices=("patch", "minor"), default="patch",
                          help="which newer releases make --check exit 10 (default: patch)")
+    _with_overrides(command)
     _with_index(command)
 
 
@@ -128,7 +129,7 @@ def _run_pins(args: argparse.Namespace) -> int:
     from builder import pins as pins_module
     from builder.sourceindex import CHECKED_SUITES
 
-    config = config_module.load(args.config)
+    config = config_module.load(args.config, args.overrides)
     reports = (pins_module.check(config, _indexes(args, config, CHECKED_SUITES)) if args.check
                else pins_module.pins(config))
     print(pins_module.render(reports))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -171,8 +171,13 @@ class Config:
 # Reading
 
 
-def load(path: Path) -> Config:
-    """Read and validate ``path``; raise :class:`ConfigError` on any problem."""
+def load(path: Path, overrides: Sequence[str] = ()) -> Config:
+    """Read and validate ``path``, with ``--set KEY=VALUE`` ``overrides`` applied over it.
+
+    An override is validated with the file, as if written in it, so a typo in a
+    dotted key gets the same "did you mean"; the config remembers the overrides
+    (the assembler records them in the image's labels).  Raises :class:`ConfigError`.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -184,7 +189,43 @@ def load(path: Path) -> Config:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse(raw, path)
+    if not overrides:
+        return parse(raw, path)
+    raw = {} if raw is None else raw
+    for item in overrides:
+        _override(raw, item, path)
+    try:
+        return replace(parse(raw, path), overrides=tuple(overrides))
+    except ConfigError as exc:
+        culprit = next((item for item in overrides if f": {item.partition('=')[0]}" in str(exc)), None)
+        if culprit is None:
+            raise
+        raise ConfigError(f"{exc} (set by --set {culprit})", hint=exc.hint) from exc
+
+
+OVERRIDE_KEY = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+
+
+def _override(raw: object, item: str, path: Path) -> None:
+    """Set one dotted key of the document; the value is read as YAML, except that ``1.20`` stays text."""
+    key, equals, text = item.partition("=")
+    if not equals or not OVERRIDE_KEY.fullmatch(key):
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, such as otp.version=27.3.4.3")
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item}: the value is not valid YAML: {exc}") from exc
+    node = raw
+    *parents, last = key.split(".")
+    for part in parents:
+        if not isinstance(node, dict):
+            break
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+    if not isinstance(node, dict):
+        raise ConfigError(f"{path}: --set {item}: {'.'.join(parents)} is not a mapping, so it has no key {last}")
+    node[last] = text if isinstance(value, float) else value
 
 
 def parse(raw: object, path: Path) -> Config:
