@@ -15,7 +15,7 @@ from pathlib import Path
 
 from builder.config import Config
 from builder.errors import NewerReleaseAvailable
-from builder.pins import PINNABLE, Target, current_pin, resolve
+from builder.pins import PINNABLE, Target, resolve
 from builder.sourceindex import SourceIndexes
 
 
@@ -86,14 +86,10 @@ def _add_pin(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _run_pin(args: argparse.Namespace) -> int:
     from builder import config as config_module
     from builder import pinfile
-    from builder.debian import host_mirror
 
     config = config_module.load(args.config)
     target = Target(args.name, args.version, debian_suite=args.debian, url_pattern=args.url)
-    uses_debian = args.url is None and (args.debian is not None or current_pin(config, args.name).kind == "debian")
-    indexes = _indexes(args, config, [args.debian or current_pin(config, args.name).debian_suite or ""]) \
-        if uses_debian else None
-    new = resolve(config, target, indexes, None if indexes else host_mirror(config.bases.mirror))
+    new = resolve(config, target, lambda suites: _indexes(args, config, suites))
     old, text = pinfile.rewrite(args.config, new)
     pinfile.replace_validated(args.config, text, write=not args.dry_run)
     print(pinfile.unified_diff(args.config, old, text) or f"{args.config}: already pins this, nothing changed",

@@ -22,12 +22,13 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder import pinfile
 from builder.config import VERSION, Config, SourcePin
-from builder.debian import Mirror, OrigTarball
+from builder.debian import OrigTarball
 from builder.errors import SourceError, UsageError
 from builder.records import patch_sums
 from builder.sourceindex import Release, SourceIndexes, download, family
@@ -59,9 +60,12 @@ def current_pin(config: Config, name: str) -> SourcePin:
     return config.hex.client
 
 
-def resolve(config: Config, target: Target, indexes: SourceIndexes | None,
-            mirror: Mirror | None) -> pinfile.NewPin:
-    """Find, fetch and check the tarball ``target`` names; the pin to write."""
+def resolve(config: Config, target: Target, read_indexes: Callable[[Sequence[str]], SourceIndexes]) -> pinfile.NewPin:
+    """Find, fetch and check the tarball ``target`` names; the pin to write.
+
+    ``read_indexes`` gives the Sources indexes of the suites it is asked for
+    (the archive's, or a snapshot's); it is called only for a Debian source.
+    """
     if not VERSION.fullmatch(target.version):
         raise UsageError(f"{target.version!r} is not a release version", hint="e.g. 27.3.4.3 or 1.18.4")
     pin = current_pin(config, target.name)
@@ -75,8 +79,7 @@ def resolve(config: Config, target: Target, indexes: SourceIndexes | None,
     if target.name not in DEBIAN_PACKAGES:
         raise UsageError(f"Debian does not package {target.name} as a source build-image can use",
                          hint="give --url PATTERN (with {version})")
-    return _from_debian(target, suite, indexes or SourceIndexes.from_archive(
-        _need(mirror), [suite], [DEBIAN_PACKAGES[target.name]]))
+    return _from_debian(target, suite, read_indexes([suite]))
 
 
 def url_pattern(pin: SourcePin) -> str:
@@ -86,13 +89,6 @@ def url_pattern(pin: SourcePin) -> str:
         raise UsageError(f"{pin.url} does not contain the version {pin.version}: no pattern to fill in",
                          hint="give --url PATTERN with {version} where the version goes")
     return pin.url.replace(pin.version, "{version}")
-
-
-def _need(mirror: Mirror | None) -> Mirror:
-    if mirror is None:
-        raise SourceError("no Debian mirror to read the Sources index from",
-                          hint="add a Debian archive to the host's apt sources, or give --sources-index DIR")
-    return mirror
 
 
 def _from_debian(target: Target, suite: str, indexes: SourceIndexes) -> pinfile.NewPin:
