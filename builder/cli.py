@@ -130,7 +130,7 @@ def _run_build(args: argparse.Namespace) -> int:
                                   hint="fix the build, or add a waiver with a reason under verify.waivers")
     print(f"{built.image.tag} {built.image.id}")
     _write_sbom(built.image.tag, config)
-    print(f"seccomp: {_write_seccomp(config, None)}", file=sys.stderr)
+    print(f"seccomp: {_seccomp_for_build(config)}", file=sys.stderr)
     if args.push or args.oci:
         _publish(built.image.tag, args, config)
     return 0
@@ -379,6 +379,17 @@ def _add_seccomp(commands: argparse._SubParsersAction[_Parser]) -> None:
 def _run_seccomp(args: argparse.Namespace) -> int:
     print(_write_seccomp(config_module.load(args.config), args.out))
     return 0
+
+
+def _seccomp_for_build(config: config_module.Config) -> str:
+    """Where the build wrote the profile, or why it wrote none: an OTP pin not yet
+    observed does not fail a build that succeeded; `run` refuses to run without a profile."""
+    from builder.errors import ConfigError
+
+    try:
+        return str(_write_seccomp(config, None))
+    except ConfigError as exc:
+        return f"none written: {exc} ({exc.hint})"
 
 
 def _write_seccomp(config: config_module.Config, path: Path | None) -> Path:
