@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
                                      parser_class=_Parser)
     for add in (_add_build, _add_render, _add_verify, _add_push, _add_sign, _add_dist_certs, _add_run, _add_seccomp,
-                *RELEASE_COMMANDS):
+                _add_prune, *RELEASE_COMMANDS):
         add(commands)
     return parser
 
@@ -124,7 +124,9 @@ def _run_build(args: argparse.Namespace) -> int:
     progress = Progress(verbose=args.verbose)
     built = build(config, progress, verify=not args.no_verify)
     if built.report is not None:
-        print(built.report.render_text(), file=sys.stderr)
+        # One line when clean; the whole report with --verbose, or when it fails.
+        full = args.verbose or not built.report.ok
+        print(built.report.render_text() if full else built.report.summary_line(), file=sys.stderr)
         if not built.report.ok:
             raise PolicyViolation(f"{built.image.tag} violates the verification policy (see above)",
                                   hint="fix the build, or add a waiver with a reason under verify.waivers")
@@ -168,7 +170,8 @@ def _add_verify(commands: argparse._SubParsersAction) -> None:
         commands, "verify", "check an image: hardened ELFs, no shell, non-root, no secrets",
         "Export IMAGE from the engine, read its layers safely and check every ELF and the image\n"
         "policy. Exit 0 clean, 1 violations, 2 the image could not be read. The policy and\n"
-        "waivers come from --config when given, else the safe defaults.", _run_verify)
+        "waivers come from --config when given, else the safe defaults with the built-in\n"
+        "waivers for Debian's base libraries (the same verdict a build gives).", _run_verify)
     command.add_argument("image", help="a local image reference, e.g. hello:latest")
     command.add_argument("-c", "--config", type=Path, help="take the policy from this build-image.yaml")
     command.add_argument("--json", action="store_true", help="print the machine-readable report")
@@ -185,7 +188,10 @@ def _run_verify(args: argparse.Namespace) -> int:
 
     if args.signed_by is not None:
         return _verify_signed(args.image, args.signed_by)
-    policy = config_module.load(args.config).verify if args.config else VerifyPolicy()
+    # Without a config: the safe defaults and the built-in waivers for Debian's base
+    # libraries, as a build uses them; never waivers read from the image itself.
+    policy = (config_module.load(args.config).verify if args.config
+              else VerifyPolicy(waivers=config_module.BUILT_IN_WAIVERS))
     report = verify_image(DockerEngine.connect(), args.image, policy)
     print(json.dumps(report.to_json(), indent=2, sort_keys=True) if args.json else report.render_text())
     return 0 if report.ok else PolicyViolation.exit_code
@@ -316,6 +322,40 @@ def _run_dist_certs(args: argparse.Namespace) -> int:
     for path in write_dist_certs(args.directory, args.nodes or DEFAULT_NODES, force=args.force,
                                  owner=(contract.RUN_UID, contract.RUN_GID) if os.geteuid() == 0 else None):
         print(path)
+    return 0
+
+
+# -- prune -------------------------------------------------------------------
+
+def _add_prune(commands: argparse._SubParsersAction) -> None:
+    command = _command(
+        commands, "prune", "remove stage images the given configs no longer use",
+        "Plan each config (default: ./build-image.yaml) and remove every build-image/ stage\n"
+        "image none of them uses: stages of old pins or old app versions. --all removes every\n"
+        "stage image (the next build starts cold: OTP takes minutes). App images stay.", _run_prune)
+    command.add_argument("-c", "--config", type=Path, action="append", dest="configs", metavar="FILE",
+                         help="a build-image.yaml whose stages to keep (repeatable; default: ./build-image.yaml)")
+    command.add_argument("--all", action="store_true", dest="everything", help="remove every stage image")
+    command.add_argument("-n", "--dry-run", action="store_true", help="name what would go, remove nothing")
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks for errors")
+
+
+def _run_prune(args: argparse.Namespace) -> int:
+    import io
+
+    from builder.engine import DockerEngine
+    from builder.pipeline import prepare
+    from builder.prune import prune, referenced
+
+    engine = DockerEngine.connect()
+    configs = [] if args.everything else (args.configs or [Path(config_module.CONFIG_NAME)])
+    plans = [prepare(config_module.load(path), Progress(out=io.StringIO()), engine) for path in configs]
+    pruned = prune(engine, referenced(plans), everything=args.everything, dry_run=args.dry_run)
+    for tag in pruned.removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {tag}")
+    print(f"{len(pruned.removed)} stage image(s) {'to remove' if args.dry_run else 'removed'}, "
+          f"{len(pruned.kept)} kept, {pruned.freed / 1e6:.1f} MB freed", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ with :meth:`DockerEngine.connect`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,9 @@ import docker.errors
 
 from builder.engine_protocol import BuildEvent, ImageFacts, as_file
 from builder.errors import BuildFailed, ConfigError, EngineUnavailable, ImageUnreadable
+
+# The classic builder's " ---> 0123456789ab" line: the image a step produced.
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12})$")
 
 
 class DockerEngine:
@@ -104,6 +108,20 @@ class DockerEngine:
         except docker.errors.ImageNotFound:
             pass
 
+    def tags_under(self, prefix: str) -> dict[str, ImageFacts]:
+        """Every local tag whose repository starts with ``prefix`` (``build-image/``), with its facts."""
+        found = {}
+        for image in self._api.images():
+            for tag in image.get("RepoTags") or ():
+                if tag.startswith(prefix):
+                    found[tag] = ImageFacts(id=image["Id"], size=int(image.get("Size") or 0), user="",
+                                            entrypoint=(), labels=dict(image.get("Labels") or {}))
+        return found
+
+    def layers_size(self) -> int:
+        """Bytes the engine's image layers take on disk (``docker system df``)."""
+        return int(self._api.df().get("LayersSize") or 0)
+
     # -- builds -----------------------------------------------------------
     def build(self, context: IO[bytes], tag: str, on_line: BuildEvent, network: str | None = None) -> str:
         """Build a Dockerfile context (a tar stream) with the classic builder.
@@ -117,16 +135,33 @@ class DockerEngine:
             fileobj=context, custom_context=True, tag=tag, decode=True,
             rm=True, forcerm=True, pull=False, network_mode=network,
         )
+        layers: list[str] = []
         for event in events:
             if "stream" in event:
                 for line in event["stream"].splitlines():
+                    layers += _LAYER.findall(line)
                     on_line(line)
             elif "error" in event:
+                self._remove_untagged(layers)
                 raise BuildFailed(event["error"].strip())
         facts = self.image_facts(tag)
         if facts is None:
             raise BuildFailed(f"the engine finished building {tag} but has no such image")
         return facts.id
+
+    def _remove_untagged(self, layers: list[str]) -> None:
+        """After a failed build, remove the step images it left behind, newest first.
+
+        Only images without a tag and without children go (the engine refuses
+        the rest without ``force``): the FROM image and cached steps of other
+        builds stay, and a failed build leaves no dangling images.
+        """
+        for layer in reversed(layers):
+            try:
+                if not self._api.inspect_image(layer).get("RepoTags"):
+                    self._api.remove_image(layer, force=False, noprune=False)
+            except docker.errors.APIError:
+                continue
 
     # -- files out of images ----------------------------------------------
     @contextmanager

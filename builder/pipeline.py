@@ -11,7 +11,7 @@ from builder.debian import host_mirror
 from builder.engine import DockerEngine
 from builder.engine_protocol import Engine
 from builder.plan import Plan, make_plan
-from builder.project import resolve_release
+from builder.project import overlay_scripts, resolve_release
 from builder.sources import fetch
 from builder.verify import Report, verify_image
 
@@ -41,6 +41,9 @@ def prepare(config: Config, progress: Progress, engine: Engine | None = None) ->
     if config.release is None:
         config = resolve_release(engine or DockerEngine.connect(), config, otp, elixir, progress,
                                  debian_rootfs(config, progress))
+    for script in overlay_scripts(config.app):
+        progress.say(f"      left out: {script} is a shell script and the image has no shell "
+                     "(an Elixir task verb can do its work: launcher.tasks)")
     if config.hex is not None and config.hex.unsafe_skip_signature_check:
         progress.say("      WARNING hex.unsafe_skip_signature_check: the Hex registry's signatures are NOT checked")
     return make_plan(config, otp, elixir, hex_client)

@@ -12,6 +12,7 @@ build-image.yaml skips it.
 from __future__ import annotations
 
 import tarfile
+from pathlib import Path
 
 from builder.build import Progress, RootfsWriter, build_stage, ensure_builder_base
 from builder.config import Config
@@ -55,6 +56,26 @@ def release_from_answer(answer: str, config: Config) -> str:
                                f"(mix requires it for umbrellas), or `release: NAME` in {config.file}")
     raise ConfigError(f"{where} could not be evaluated to find its release: {rest or answer!r}",
                       hint=f"name the release in {config.file} (`release: NAME`) to skip this step")
+
+
+def overlay_scripts(app: Path) -> list[str]:
+    """Shell scripts among the release overlays (``rel/overlays``, as phx.gen.release writes them).
+
+    mix copies them into the release, but the image has no shell to run them,
+    so the assembler leaves every script out; the build names these, the
+    user's own, so none disappears silently.
+    """
+    overlays = app / "rel" / "overlays"
+    if not overlays.is_dir():
+        return []
+    return [path.relative_to(app).as_posix() for path in sorted(overlays.rglob("*")) if _is_script(path)]
+
+
+def _is_script(path: Path) -> bool:
+    if not path.is_file() or path.is_symlink():
+        return False
+    with path.open("rb") as data:
+        return data.read(2) == b"#!"
 
 
 def _read_answer(engine: Engine, image: str) -> str:

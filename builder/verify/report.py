@@ -7,6 +7,8 @@ is only ever added under the same version, never renamed or removed.
 
 from __future__ import annotations
 
+import re
+
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +114,17 @@ class Report:
                 for row in self.elves
             ],
         }
+
+    def summary_line(self) -> str:
+        """The verdict in one line: counts, and what was waived and why, each reason's first clause."""
+        reasons: dict[str, int] = {}
+        for waived in self.waived:
+            short = re.split(r"[(:;,]", waived.waiver.reason, maxsplit=1)[0].strip()
+            reasons[short] = reasons.get(short, 0) + 1
+        why = "; ".join(f"{count}× {reason}" for reason, count in sorted(reasons.items()))
+        return (f"verify {self.image}: {'OK' if self.ok else 'FAILED'}: {self.file_count} paths, "
+                f"{len(self.elves)} ELF files, {len(self.violations)} violation(s), "
+                f"{len(self.waived)} waived" + (f" ({why})" if why else ""))
 
     def render_text(self) -> str:
         verdict = "OK" if self.ok else f"FAILED: {len(self.violations)} violation(s)"

@@ -9,10 +9,13 @@ release, config/runtime.exs applied from the environment.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import docker
@@ -41,6 +44,10 @@ def _get(ip: str, path: str) -> str:
 def test_a_plain_project_names_its_release_itself(plain_app: BuiltApp) -> None:
     assert plain_app.tag == "plainapp:latest"
     assert "release plainapp (from mix.exs)" in plain_app.log
+
+
+def test_overlay_shell_scripts_are_named_when_left_out(plain_app: BuiltApp) -> None:
+    assert "left out: rel/overlays/bin/migrate is a shell script" in plain_app.log
 
 
 def test_a_plain_project_without_ssl_boots_with_tls_distribution(
@@ -79,7 +86,29 @@ def test_hex_dependencies_without_a_lock_are_refused(tmp_path: Path) -> None:
     shutil.copytree(APPS / "plainapp", app, ignore=shutil.ignore_patterns("_build", "deps", ".build-image"))
     mix = app / "mix.exs"
     mix.write_text(mix.read_text().replace("deps: []", 'deps: [{:jason, "~> 1.4"}]'))
-    done = subprocess.run([sys.executable, "-m", "builder", "build", "-c", str(app / "build-image.yaml")],
-                          capture_output=True, text=True, check=False)
+    (app / "NONCE").write_text(uuid.uuid4().hex)  # new step images, never cached ones
+    started = datetime.now(timezone.utc)
+    done = subprocess.run([sys.executable, "-m", "builder", "build", "-c", str(app / "build-image.yaml"),
+                           "--verbose"], capture_output=True, text=True, check=False)
     assert done.returncode == BuildFailed.exit_code, done.stderr
     assert "there is no mix.lock: run mix deps.get and commit mix.lock (no unpinned builds)" in done.stderr
+    release_log = done.stderr.split("] release: ", 1)[1]
+    steps = re.findall(r"^ +---> ([0-9a-f]{12})$", release_log, re.M)
+    assert steps, release_log
+    client = docker.from_env()
+    made = [step for step in steps if _made_since(client, step, started)]  # cached steps are older
+    assert not made, f"the failed build left step images behind: {made}"
+
+
+def _made_since(client: docker.DockerClient, image: str, since: datetime) -> bool:
+    try:
+        created = client.images.get(image).attrs["Created"]
+    except docker.errors.ImageNotFound:
+        return False
+    return datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00") >= since
+
+
+def test_verify_without_a_config_gives_the_builds_verdict(plain_app: BuiltApp) -> None:
+    done = subprocess.run([sys.executable, "-m", "builder", "verify", plain_app.tag],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
