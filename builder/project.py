@@ -79,10 +79,10 @@ def _is_script(path: Path) -> bool:
 
 
 def _read_answer(engine: Engine, image: str) -> str:
-    with engine.archive_from_image(image, RELEASE_NAME_FILE) as stream:
-        with tarfile.open(fileobj=stream, mode="r|") as archive:
-            for member in archive:
-                data = archive.extractfile(member) if member.isreg() else None
-                if data is not None:
-                    return data.read(4096).decode("utf-8", errors="replace")
+    with (engine.archive_from_image(image, RELEASE_NAME_FILE) as stream,
+          tarfile.open(fileobj=stream, mode="r|") as archive):
+        for member in archive:
+            data = archive.extractfile(member) if member.isreg() else None
+            if data is not None:
+                return data.read(4096).decode("utf-8", errors="replace")
     raise BuildFailed(f"{image} holds no {RELEASE_NAME_FILE}")

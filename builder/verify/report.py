@@ -8,7 +8,6 @@ is only ever added under the same version, never renamed or removed.
 from __future__ import annotations
 
 import re
-
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any

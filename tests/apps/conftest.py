@@ -27,10 +27,17 @@ from builder.certs import write_dist_certs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime"))
 
-from runtime_support import (  # noqa: E402  (the runtime tests' helpers, one directory over)
-    Node, NodeSpec, PrivateNetwork, create_network, remove, remove_network, start,
+from hex_repository import HEX_VERSION, HexRepository, build_repository, fixtures_or_skip, serve
+
+from runtime_support import (
+    Node,
+    NodeSpec,
+    PrivateNetwork,
+    create_network,
+    remove,
+    remove_network,
+    start,
 )
-from hex_repository import HEX_VERSION, HexRepository, build_repository, fixtures_or_skip, serve  # noqa: E402
 
 APPS = Path(__file__).resolve().parent
 NODES = ("a", "b", "c", "d")

@@ -62,7 +62,7 @@ def test_the_client_is_pinned_by_url_or_path_not_debian(tmp_path: Path) -> None:
     app = _project(tmp_path)
     raw_hex = {"version": "2.5.1", "debian": "trixie"}
     raw = yaml.safe_load((EXAMPLE / "build-image.yaml").read_text())
-    with pytest.raises(ConfigError, match="hex.debian: 'trixie' is not allowed; expected url or path"):
+    with pytest.raises(ConfigError, match=r"hex.debian: 'trixie' is not allowed; expected url or path"):
         config_module.parse({**raw, "hex": raw_hex}, app / "build-image.yaml")
 
 

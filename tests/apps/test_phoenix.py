@@ -16,9 +16,9 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from conftest import EXAMPLES, BuiltApp, build_with_cli, phoenix_config
 from hex_repository import HexRepository
+
 from runtime_support import Node, NodeSpec, http_get, wait_for
 
 pytestmark = pytest.mark.docker

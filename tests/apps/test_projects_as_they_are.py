@@ -15,14 +15,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 import pytest
+from conftest import APPS, BuiltApp
 
 from builder.errors import BuildFailed
-from conftest import APPS, BuiltApp
 from runtime_support import Node, NodeSpec, http_get, image_file
 
 pytestmark = pytest.mark.docker
@@ -87,7 +87,7 @@ def test_hex_dependencies_without_a_lock_are_refused(tmp_path: Path) -> None:
     mix = app / "mix.exs"
     mix.write_text(mix.read_text().replace("deps: []", 'deps: [{:jason, "~> 1.4"}]'))
     (app / "NONCE").write_text(uuid.uuid4().hex)  # new step images, never cached ones
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     done = subprocess.run([sys.executable, "-m", "builder", "build", "-c", str(app / "build-image.yaml"),
                            "--verbose"], capture_output=True, text=True, check=False)
     assert done.returncode == BuildFailed.exit_code, done.stderr

@@ -7,7 +7,6 @@ mix (on the cached Elixir stage) about small mix.exs files, through the same
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import textwrap
 from pathlib import Path
