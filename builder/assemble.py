@@ -27,6 +27,8 @@ import tarsafe
 from builder import archive as docker_save
 from builder.build import StageImages
 from builder.appsource import app_source
+from builder.audit import AUDIT_PATH, audit_release
+from builder.audit import to_json as audit_json
 from builder.config import Config
 from builder.engine_protocol import Engine
 from builder.errors import BuildFailed, PolicyViolation
@@ -38,6 +40,8 @@ from builder.vmflags import vm_args_problems
 APP = "app"
 RUN_USER = 65532
 LABEL = "io.build-image"
+#: The release stage's ``mix compile`` output, debug info intact (the BEAM audit reads it).
+RELEASE_BUILD_DIR = "/build/app/_build"
 # The ERTS programs a running node uses; the rest (erlc, escript, dialyzer,
 # ct_run, run_erl, to_erl, erl_call, …) are tools that need a shell or a human.
 ERTS_PROGRAMS = frozenset({"beam.smp", "erlexec", "epmd", "erl_child_setup", "inet_gethost", "heart"})
@@ -71,6 +75,7 @@ def assemble(engine: Engine, plan: Plan, stages: StageImages) -> AssembledImage:
     config = plan.config
     release = _read_tree(engine, stages["release"].id, "/release", "release")
     _check_vm_args(release)
+    beam_audit = _beam_audit(engine, stages["release"].id, release, config)
     app_version, erts_version = _release_versions(release)
     build_info = _build_info(engine, stages["otp"].id)
     labels = _labels(plan, app_version, erts_version, build_info)
@@ -84,7 +89,8 @@ def assemble(engine: Engine, plan: Plan, stages: StageImages) -> AssembledImage:
     sbom_file = Entry(_file_info(SBOM_PATH.lstrip("/"), len(sbom), 0o644), sbom)
     layers = [
         _layer(runtime, config.source_date_epoch, keep_owner=True),
-        _layer([*_app_entries(config, release, launcher), sbom_file], config.source_date_epoch, keep_owner=False),
+        _layer([*_app_entries(config, release, launcher), sbom_file, beam_audit], config.source_date_epoch,
+               keep_owner=False),
     ]
     labels[f"{LABEL}.inputs"] = content_key(layers, labels)
     existing = engine.image_facts(plan.tag)
@@ -154,6 +160,23 @@ def _vet(info: tarfile.TarInfo, name: str, image: str) -> None:
         target = posixpath.normpath(posixpath.join(posixpath.dirname(name), info.linkname))
         if target.startswith("../") or target == "..":
             raise BuildFailed(f"{image}: symlink {name!r} -> {info.linkname!r} escapes the root")
+
+
+def _beam_audit(engine: Engine, image: str, release: list[Entry], config: Config) -> Entry:
+    """The BEAM call audit of the release (:mod:`builder.audit`), as the file the image records.
+
+    The release's modules are stripped by mix; the copies ``mix compile`` left
+    in the release stage's ``_build`` still hold the debug info that shows
+    the arguments deciding a call's danger.
+    """
+    unstripped = _read_tree(engine, image, RELEASE_BUILD_DIR, "_build")
+    findings = audit_release(_files(release), _files(unstripped), config.otp.source.version, config.audit_allow)
+    data = audit_json(findings)
+    return Entry(_file_info(AUDIT_PATH.lstrip("/"), len(data), 0o644), data)
+
+
+def _files(entries: list[Entry]) -> list[tuple[str, bytes]]:
+    return [(entry.info.name, entry.data) for entry in entries if entry.data is not None and entry.info.isreg()]
 
 
 def _release_versions(release: list[Entry]) -> tuple[str, str]:

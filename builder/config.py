@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from builder import contract
+from builder.audit import Allowance
 from builder.errors import ConfigError
 from builder.tasks import validate_tasks
 from builder.verify.policy import UNWAIVABLE
@@ -160,6 +161,7 @@ class Config:
     hex: HexConfig | None = None  # None: no Hex client; a mix.lock with Hex packages then is an error
     release_named: bool = True  # False: found in mix.exs, so plain `mix release` builds it
     overrides: tuple[str, ...] = ()  # the --set KEY=VALUE items applied over the file, recorded in labels
+    audit_allow: tuple[Allowance, ...] = ()  # audit.allow: the app's reasoned BEAM call allowances
 
     def resolved(self, release: str, where: str) -> Config:
         """This config with the release mix would build (found in ``where``) and its default tag."""
@@ -252,6 +254,7 @@ def parse(raw: object, path: Path) -> Config:
         source_date_epoch=top.integer("source_date_epoch", default=DEFAULT_SOURCE_DATE_EPOCH,
                                       minimum=0, maximum=2**32),
         verify=_verify(top.section("verify"), launcher.verbs),
+        audit_allow=_audit(top.section("audit")),
     )
     if config.hex is None and _lock_pins_hex(config.app):
         top.fail("hex", None, "a pinned Hex client: mix.lock pins Hex packages (see README: Hex dependencies), "
@@ -406,6 +409,24 @@ def _verify(section: "_Section", verbs: tuple[str, ...]) -> VerifyPolicy:
                     for i, w in enumerate(section.list("waivers")))
     section.finish()
     return VerifyPolicy(required=frozenset(required), waivers=BUILT_IN_WAIVERS + waivers, verbs=verbs)
+
+
+def _audit(section: _Section) -> tuple[Allowance, ...]:
+    """``audit.allow``: a module's call to a denied target, each with a written reason."""
+    allowances = []
+    for i, raw in enumerate(section.list("allow")):
+        item = _Section(raw, f"{section.where}allow[{i}].", section.file)
+        allowances.append(Allowance(
+            module=item.text("module", pattern=re.compile(r"[A-Za-z][\w.]*"),
+                             allowed="a module name, e.g. Elixir.MyApp.Ops"),
+            target=item.text("call", pattern=re.compile(r"[A-Za-z][\w.]*:\w+/\d+"),
+                             allowed="the denied call as module:function/arity, e.g. os:cmd/1"),
+            reason=item.text("reason", pattern=re.compile(r"\S.{9,}", re.S),
+                             allowed="a written reason of at least ten characters"),
+        ))
+        item.finish()
+    section.finish()
+    return tuple(allowances)
 
 
 def _waiver(section: "_Section") -> Waiver:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from builder.engine_protocol import Engine, as_file
-from builder.verify.checks import elf_findings, image_findings, shell_call_notes
+from builder.verify.checks import beam_audit_notes, elf_findings, image_findings, shell_call_notes
 from builder.verify.imagefs import ImageContents, read_image
 from builder.verify.policy import (
     DEFAULT_REQUIRED,
@@ -69,7 +69,7 @@ def check_contents(image: str, contents: ImageContents, policy: VerifyPolicy) ->
         policy=policy,
         violations=tuple(violations),
         waived=tuple(waived),
-        notes=tuple([*notes, *shell_call_notes(contents, policy)]),
+        notes=tuple([*notes, *shell_call_notes(contents, policy), *beam_audit_notes(contents)]),
         elves=tuple(rows),
         file_count=len(contents.files),
         layer_count=contents.layer_count,

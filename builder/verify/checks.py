@@ -7,11 +7,12 @@ plain statement about the image.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Iterator
 
-from builder import contract
+from builder import audit, contract
 from builder.verify.elf import CET, FORTIFY, Status
 from builder.verify.imagefs import ImageContents, Node
 from builder.verify.policy import VerifyPolicy
@@ -77,6 +78,7 @@ def image_findings(contents: ImageContents, policy: VerifyPolicy) -> list[Findin
         *_dist_certs(contents, policy),
         *_vm_args(contents, policy),
         *_vm_env(contents),
+        *_beam_audit(contents),
     ]
 
 
@@ -201,6 +203,41 @@ def _vm_args(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Finding]
         if node.path.startswith(releases) and posixpath.basename(node.path) == "vm.args":
             for problem in vm_args_problems(node.text):
                 yield Finding("vm-args", node.path, f"line {problem.line}: {problem.word}: {problem.reason}")
+
+
+def _recorded_audit(contents: ImageContents) -> list[audit.Finding] | None:
+    """The BEAM call audit the assembler recorded in the image; None when it recorded none."""
+    node = contents.files.get(audit.AUDIT_PATH)
+    if node is None:
+        return None
+    try:
+        return [audit.Finding(**item) for item in json.loads(node.text)["findings"]]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def _beam_audit(contents: ImageContents) -> Iterator[Finding]:
+    for finding in _recorded_audit(contents) or []:
+        if finding.verdict == "violation":
+            line = audit.render([finding]).strip().removeprefix("violation").strip()
+            yield Finding("beam-audit", audit.AUDIT_PATH, line)
+
+
+def beam_audit_notes(contents: ImageContents) -> list[Note]:
+    """What the audit found and let through: OTP's baseline in one line, each allowance with its reason."""
+    findings = _recorded_audit(contents)
+    if findings is None:
+        return [Note("beam audit", "", f"the image records no BEAM call audit ({audit.AUDIT_PATH}): "
+                                       "not built by this build-image")]
+    notes = [Note("beam audit", audit.AUDIT_PATH, line.strip())
+             for finding in findings if finding.verdict.startswith("allowed")
+             for line in audit.render([finding]).splitlines()]
+    base = [f for f in findings if f.verdict == "baseline"]
+    notes.append(Note("beam audit", audit.AUDIT_PATH,
+                      f"{len(base)} calls of OTP's and Elixir's own modules within the OTP pin's baseline "
+                      f"({len({f.app for f in base})} applications); "
+                      f"{sum(f.verdict != 'baseline' for f in findings)} other findings, each listed"))
+    return notes
 
 
 def _vm_env(contents: ImageContents) -> Iterator[Finding]:

@@ -49,7 +49,7 @@ _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----\s*[A-Za-z0-9+/=:,\s-]{32}")
 _COOKIE_NAMES = (".erlang.cookie",)
-_READ_WHOLE = frozenset({"vm.args"})
+_READ_WHOLE = frozenset({"vm.args", "beam-audit.json"})
 _TEXT_LIMIT = 1 << 20
 
 
@@ -72,7 +72,7 @@ class Node:
     shell_calls: tuple[str, ...] = ()  # from .beam import tables
     embeds: tuple[str, ...] = ()  # known interpreter signatures in the bytes
     dump: str = ""  # local copy of an ELF file, when read_image was asked for one
-    text: str = ""  # the content of a file the checks read whole (vm.args)
+    text: str = ""  # the content of a file the checks read whole (vm.args, beam-audit.json)
 
 
 @dataclass(frozen=True)

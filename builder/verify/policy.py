@@ -55,6 +55,8 @@ IMAGE_CHECKS: dict[str, str] = {
                  "such an image could never start",
     "vm-args": "the release's vm.args holds only allowlisted + emulator flags: no distribution, cookie, "
                "code-path or code flags (cannot be waived)",
+    "beam-audit": "no module of the release calls a denied function (os:cmd, open_port spawn, code loading, "
+                  "eval, cookie changes, …) unless OTP's baseline or a reasoned audit.allow entry covers it",
 }
 
 #: Checks no waiver excuses: each guards a promise the launcher makes at run time.

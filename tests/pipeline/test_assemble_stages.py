@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder import contract
-from builder.assemble import AssembledImage, assemble
+from builder.assemble import RELEASE_BUILD_DIR, AssembledImage, assemble
 from builder.build import StageImage, StageImages
 from builder.errors import PolicyViolation
 from builder.plan import Plan
@@ -39,6 +39,10 @@ OUTPUTS: dict[str, tuple[str, list[tuple[str, bytes | None]]]] = {
 }
 
 
+# The release stage's mix compile output, which the BEAM audit reads beside the release.
+UNSTRIPPED: list[tuple[str, bytes | None]] = [("_build", None)]
+
+
 def tree(entries: list[tuple[str, bytes | None]]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -62,6 +66,7 @@ def engine_with(stages: StageImages) -> FakeEngine:
     engine = FakeEngine()
     for name, (path, entries) in OUTPUTS.items():
         engine.trees[(stages[name].id, path)] = tree(entries)
+    engine.trees[(stages["release"].id, RELEASE_BUILD_DIR)] = tree(UNSTRIPPED)
     return engine
 
 
@@ -77,7 +82,8 @@ def test_each_stage_is_read_by_the_id_it_was_given_and_never_looked_up(
         assembled: tuple[FakeEngine, Plan, AssembledImage]) -> None:
     engine, plan, _ = assembled
     read = sorted(ref.split(":/", 1)[0] for operation, ref in engine.calls if operation == "archive_from_image")
-    assert read == sorted(f"sha256:first-{name}" for name in OUTPUTS)
+    # the release stage twice: its release, and its _build for the BEAM audit
+    assert read == sorted([*(f"sha256:first-{name}" for name in OUTPUTS), "sha256:first-release"])
     looked_up = {ref for operation, ref in engine.calls if operation in ("image_facts", "has_image")}
     assert not looked_up & {stage.image for stage in plan.stages}
 
@@ -109,6 +115,7 @@ def test_the_same_stage_outputs_again_reuse_the_loaded_image(
     rebuilt = stage_images(plan, "rebuilt")  # new engine IDs, byte-identical outputs
     for name, (path, entries) in OUTPUTS.items():
         engine.trees[(rebuilt[name].id, path)] = tree(entries)
+    engine.trees[(rebuilt["release"].id, RELEASE_BUILD_DIR)] = tree(UNSTRIPPED)
     again = assemble(engine, plan, rebuilt)
     assert (again.id, again.reused) == (first.id, True)
     assert [operation for operation, _ in engine.calls].count("load_image") == 1
