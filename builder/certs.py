@@ -70,7 +70,7 @@ class NodeSpec:
     hosts: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, spec: str) -> "NodeSpec":
+    def parse(cls, spec: str) -> NodeSpec:
         name, _, host_list = spec.partition("=")
         hosts = tuple(h.strip() for h in host_list.split(",") if h.strip())
         node = cls(name=name.strip(), hosts=hosts)
@@ -100,7 +100,7 @@ class CertificateAuthority:
     key: ec.EllipticCurvePrivateKey
 
     @classmethod
-    def create(cls, common_name: str) -> "CertificateAuthority":
+    def create(cls, common_name: str) -> CertificateAuthority:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = _now()
@@ -347,4 +347,4 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)

@@ -56,7 +56,7 @@ def host_mirror(override: str | None = None) -> Mirror:
 
 def _host_entries() -> Iterator[tuple[str, tuple[str, ...]]]:
     """(URI, suites) of every enabled binary Debian source on the host."""
-    files = [APT_SOURCES] + sorted(APT_SOURCE_PARTS.glob("*.list")) + sorted(APT_SOURCE_PARTS.glob("*.sources"))
+    files = [APT_SOURCES, *sorted(APT_SOURCE_PARTS.glob("*.list")), *sorted(APT_SOURCE_PARTS.glob("*.sources"))]
     for file in files:
         if not file.is_file():
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -103,10 +103,8 @@ class DockerEngine:
         self._api.tag(image, repository, tag)
 
     def remove_image(self, ref: str) -> None:
-        try:
+        with suppress(docker.errors.ImageNotFound):
             self._api.remove_image(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
     def tags_under(self, prefix: str) -> dict[str, ImageFacts]:
         """Every local tag whose repository starts with ``prefix`` (``build-image/``), with its facts."""

@@ -18,7 +18,6 @@ from typing import IO
 from builder.plan import Plan, Stage
 from builder.templates import environment
 
-
 # Context files get one fixed time, not 0: build tools such as mix treat a
 # missing target as dated 1970-01-01 and skip sources that are "not newer".
 CONTEXT_MTIME = 946_684_800  # 2000-01-01T00:00:00Z

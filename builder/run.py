@@ -92,7 +92,7 @@ def docker_run_argv(
         argv += ["-p", f"127.0.0.1:{_port(publish)}:{_port(http_port)}"]
     for key, value in sorted((extra_env or {}).items()):
         argv += ["-e", f"{_env_name(key)}={value}"]
-    return argv + [image, *command]
+    return [*argv, image, *command]
 
 
 def docker_run_env(environ: Mapping[str, str], cookie_env: str = contract.COOKIE_VAR) -> dict[str, str]:

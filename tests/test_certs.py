@@ -25,7 +25,7 @@ def _cert(path: Path) -> x509.Certificate:
 
 
 def _store(ca_pem: Path) -> PolicyBuilder:
-    return PolicyBuilder().store(Store([_cert(ca_pem)])).time(datetime.datetime.now(datetime.timezone.utc))
+    return PolicyBuilder().store(Store([_cert(ca_pem)])).time(datetime.datetime.now(datetime.UTC))
 
 
 def _mode(path: Path) -> int:

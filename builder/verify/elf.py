@@ -40,18 +40,18 @@ CET = "cet"
 # libc.so.6.  A binary that imports one of the base names but none of the
 # checked variants was built without _FORTIFY_SOURCE (or with nothing the
 # compiler could size); one that imports none of them has nothing to fortify.
-FORTIFIABLE = frozenset("""
-    asprintf confstr dprintf explicit_bzero fgets fgets_unlocked fgetws
-    fgetws_unlocked fprintf fread fread_unlocked fwprintf getcwd getdomainname
-    getgroups gethostname getlogin_r gets getwd longjmp mbsnrtowcs mbsrtowcs
-    mbstowcs memcpy memmove mempcpy memset obstack_printf obstack_vprintf poll
-    ppoll pread pread64 printf ptsname_r read readlink readlinkat realpath recv
-    recvfrom snprintf sprintf stpcpy stpncpy strcat strcpy strncat strncpy
-    swprintf syslog ttyname_r vasprintf vdprintf vfprintf vfwprintf vprintf
-    vsnprintf vsprintf vswprintf vsyslog vwprintf wcpcpy wcpncpy wcrtomb wcscat
-    wcscpy wcsncat wcsncpy wcsnrtombs wcsrtombs wcstombs wctomb wmemcpy
-    wmemmove wmempcpy wmemset wprintf
-""".split())
+FORTIFIABLE = frozenset([
+    "asprintf", "confstr", "dprintf", "explicit_bzero", "fgets", "fgets_unlocked", "fgetws",
+    "fgetws_unlocked", "fprintf", "fread", "fread_unlocked", "fwprintf", "getcwd", "getdomainname",
+    "getgroups", "gethostname", "getlogin_r", "gets", "getwd", "longjmp", "mbsnrtowcs", "mbsrtowcs",
+    "mbstowcs", "memcpy", "memmove", "mempcpy", "memset", "obstack_printf", "obstack_vprintf",
+    "poll", "ppoll", "pread", "pread64", "printf", "ptsname_r", "read", "readlink", "readlinkat",
+    "realpath", "recv", "recvfrom", "snprintf", "sprintf", "stpcpy", "stpncpy", "strcat", "strcpy",
+    "strncat", "strncpy", "swprintf", "syslog", "ttyname_r", "vasprintf", "vdprintf", "vfprintf",
+    "vfwprintf", "vprintf", "vsnprintf", "vsprintf", "vswprintf", "vsyslog", "vwprintf", "wcpcpy",
+    "wcpncpy", "wcrtomb", "wcscat", "wcscpy", "wcsncat", "wcsncpy", "wcsnrtombs", "wcsrtombs",
+    "wcstombs", "wctomb", "wmemcpy", "wmemmove", "wmempcpy", "wmemset", "wprintf",
+])
 
 _DF_BIND_NOW = 0x8
 _DF_1_NOW = 0x1

@@ -20,6 +20,7 @@ some supervisors leave it: an ignored disposition survives exec.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -104,10 +105,8 @@ def clean_up(launcher: subprocess.Popen, record_dir: Path) -> None:
     daemon = read_pid(record_dir / "epmd-daemon.pid")
     for pid in (daemon, launcher.pid):
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     launcher.wait()
     while True:
         try:
@@ -130,7 +129,7 @@ def main(launcher_path: str, record_dir: str, *options: str) -> None:
             stdin=subprocess.DEVNULL,
             stdout=stderr,
             stderr=stderr,
-            preexec_fn=preexec,  # noqa: PLW1509 - the one way to hand over a disposition
+            preexec_fn=preexec,
         )
     try:
         report = observe(launcher, records)

@@ -71,7 +71,7 @@ def run_under_reaper(
     env = {**tree.base_env, "FAKE_ERLEXEC_HOLD": "120", **env_extra}
     done = subprocess.run(
         [sys.executable, str(HARNESS), str(tree.link("server")), str(tree.record_dir),
-         *options],  # fmt: skip
+         *options],
         env=env,
         capture_output=True,
         text=True,

@@ -77,16 +77,20 @@ def test_crash_dump_seconds_values(tree: ReleaseTree, value: str, handed: str) -
 # --- the printable filter -------------------------------------------------------
 
 
+CRASH_DUMP_REFUSAL = "ERL_CRASH_DUMP_SECONDS must be an integer (0: no crash dump, the default), got '"
+
+
 @pytest.mark.parametrize(
     ("command", "variable", "prefix"),
     [
         ("server", "DIST_COOKIE_MIN_LEN", "DIST_COOKIE_MIN_LEN must be a number from 1 to 255, got '"),
         ("server", "POD_IP", "POD_IP '"),
-        ("server", "DIST_ALLOW_WEAK_COOKIE", "DIST_ALLOW_WEAK_COOKIE must be unset, '0' or '1' (local work only), got '"),
+        ("server", "DIST_ALLOW_WEAK_COOKIE",
+         "DIST_ALLOW_WEAK_COOKIE must be unset, '0' or '1' (local work only), got '"),
         ("server", "RELEASE_MODE", "RELEASE_MODE must be 'embedded' or 'interactive', got '"),
         ("migrate", "RELEASE_MODE", "RELEASE_MODE must be 'embedded' or 'interactive', got '"),
-        ("server", "ERL_CRASH_DUMP_SECONDS", "ERL_CRASH_DUMP_SECONDS must be an integer (0: no crash dump, the default), got '"),
-        ("seed", "ERL_CRASH_DUMP_SECONDS", "ERL_CRASH_DUMP_SECONDS must be an integer (0: no crash dump, the default), got '"),
+        ("server", "ERL_CRASH_DUMP_SECONDS", CRASH_DUMP_REFUSAL),
+        ("seed", "ERL_CRASH_DUMP_SECONDS", CRASH_DUMP_REFUSAL),
     ],
 )  # fmt: skip
 def test_echoed_values_are_filtered(

@@ -54,7 +54,7 @@ def test_what_is_not_an_earlier_private_dir_is_left_alone(
     elsewhere = earlier_boot(tmp_path, "target")
     (tmp / f"{RELEASE_NAME}-Lnk111").symlink_to(elsewhere)  # a symlink: not followed
     (tmp / f"{RELEASE_NAME}-File11").write_text("a file")  # not a directory
-    earlier_boot(tmp, f"other-AbC123")  # another release's
+    earlier_boot(tmp, "other-AbC123")  # another release's
     earlier_boot(tmp, f"{RELEASE_NAME}-AbC1234")  # not mkdtemp's six characters
     earlier_boot(tmp, f"{RELEASE_NAME}-AbC12")
     earlier_boot(tmp, f"{RELEASE_NAME}-AbC.12")

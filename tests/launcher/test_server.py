@@ -53,14 +53,7 @@ def expected_server_argv(
         else:
             argv += ["-epmd_module", "build_image_epmd"]
     # Distribution flags precede vm.args (first wins), -start_epmd follows it (last wins).
-    return argv + [
-        "-args_file",
-        f"{rel}/vm.args",
-        "-start_epmd",
-        "false",
-        "-extra",
-        "--no-halt",
-    ]
+    return [*argv, "-args_file", f"{rel}/vm.args", "-start_epmd", "false", "-extra", "--no-halt"]
 
 
 def expected_server_env(

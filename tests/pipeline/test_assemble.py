@@ -9,13 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from builder import contract
-from builder import assemble
+from builder import assemble, contract
 from builder import config as config_module
 from builder.errors import BuildFailed
 from fakes import FakeEngine
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello" / "build-image.yaml"
+
+
+def _members(layer: bytes) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(layer)) as archive:
+        return archive.getmembers()
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +75,7 @@ def entry(name: str, data: bytes | None = b"x", mode: int = 0o664, mtime: int = 
 def test_layers_are_sorted_clamped_owned_by_root_and_not_writable() -> None:
     layer = assemble._layer([entry("app/b"), entry("app", None, mode=0o777), entry("app/a", mtime=5)],
                             epoch=1_000, keep_owner=False)
-    members = tarfile.open(fileobj=io.BytesIO(layer)).getmembers()
+    members = _members(layer)
     assert [m.name for m in members] == ["app", "app/a", "app/b"]
     assert [m.mtime for m in members] == [1_000, 5, 1_000]
     assert all(m.uid == 0 and m.gid == 0 and m.uname == "" for m in members)
@@ -82,7 +86,7 @@ def test_sticky_tmp_and_the_run_user_home_survive_in_the_base_layer() -> None:
     layer = assemble._layer([entry("tmp", None, mode=0o1777, uid=0), entry("home/nonroot", None, mode=0o700,
                                                                            uid=contract.RUN_UID)],
                             epoch=1_000, keep_owner=True)
-    members = {m.name: m for m in tarfile.open(fileobj=io.BytesIO(layer)).getmembers()}
+    members = {m.name: m for m in _members(layer)}
     assert members["tmp"].mode == 0o1777
     assert members[contract.RUN_HOME.lstrip("/")].uid == contract.RUN_UID
 
@@ -98,7 +102,8 @@ def test_save_archive_is_deterministic_and_names_the_tag(example: config_module.
     second = assemble._write_save_archive(tmp_path / "2.tar", example, "hello:latest", [layer], {"k": "v"})
     assert first == second and first.startswith("sha256:")
     assert (tmp_path / "1.tar").read_bytes() == (tmp_path / "2.tar").read_bytes()
-    manifest = tarfile.open(tmp_path / "1.tar").extractfile("manifest.json").read().decode()  # type: ignore[union-attr]
+    with tarfile.open(tmp_path / "1.tar") as archive:
+        manifest = archive.extractfile("manifest.json").read().decode()  # type: ignore[union-attr]
     assert '"RepoTags": ["hello:latest"]' in manifest
 
 
@@ -111,7 +116,7 @@ def test_save_archive_is_deterministic_and_names_the_tag(example: config_module.
 def test_hostile_stage_entries_are_refused(name: str, link: str, kind: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.type, info.linkname = kind, link
-    with pytest.raises(BuildFailed, match="escapes|device"):
+    with pytest.raises(BuildFailed, match=r"escapes|device"):
         assemble._vet(info, name, "stage")
 
 
@@ -134,5 +139,5 @@ def test_hardlinks_follow_their_target_so_the_engine_can_make_them() -> None:
     link.type, link.linkname = tarfile.LNKTYPE, "app/bin/server"
     layer = assemble._layer([assemble.Entry(link), entry("app/bin/server"), entry("app/bin/zz")],
                             epoch=1_000, keep_owner=False)
-    names = [m.name for m in tarfile.open(fileobj=io.BytesIO(layer)).getmembers()]
+    names = [m.name for m in _members(layer)]
     assert names == ["app/bin/server", "app/bin/check", "app/bin/zz"]

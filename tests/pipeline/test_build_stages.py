@@ -166,7 +166,7 @@ def test_a_failed_stage_is_named_with_the_tail_of_its_log(tmp_path: Path) -> Non
     engine = FakeEngine()
     engine.add_image(plan.base.image)
     release = plan.stage("release")
-    log = tuple(f"compiling module {n}" for n in range(LOG_TAIL + 20)) + ("** (Mix) Could not compile",)
+    log = (*tuple(f"compiling module {n}" for n in range(LOG_TAIL + 20)), "** (Mix) Could not compile")
     engine.builds[release.image] = ScriptedBuild(lines=log, error="The command returned a non-zero code: 1")
 
     with pytest.raises(BuildFailed) as raised:

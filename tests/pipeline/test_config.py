@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builder import contract
-from builder import config
+from builder import config, contract
 from builder.errors import ConfigError
 
 OTP_SHA = "0" * 64

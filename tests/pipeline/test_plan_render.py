@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import contract
 from builder import config as config_module
+from builder import contract
 from builder.plan import make_plan
 from builder.render import context_archive, generated_files, write_plan
 from builder.sources import FetchedSource
@@ -89,7 +89,8 @@ def test_rendered_dockerfiles_carry_the_pins_and_flags(inputs) -> None:
     assert f"{inputs[1].sha256}  /src/{inputs[1].path.name}" in otp
     assert "-D_FORTIFY_SOURCE=2" in otp and "-Wl,-z,now" in otp and "--without-common_test" in otp
     launcher = generated_files(plan.stage("launcher"))
-    assert b"RELEASE_NAME=hello" in launcher["Dockerfile"] and f"DIST_PORT={contract.DEFAULT_DIST_PORT}".encode() in launcher["Dockerfile"]
+    assert b"RELEASE_NAME=hello" in launcher["Dockerfile"]
+    assert f"DIST_PORT={contract.DEFAULT_DIST_PORT}".encode() in launcher["Dockerfile"]
     assert b"Hello.Tasks.check()" in launcher["tasks.h"]
 
 
@@ -97,7 +98,8 @@ def test_context_archives_are_deterministic_and_complete(inputs) -> None:
     plan = make_plan(*inputs)
     first, second = context_archive(plan.stage("otp")).read(), context_archive(plan.stage("otp")).read()
     assert first == second
-    names = tarfile.open(fileobj=io.BytesIO(first)).getnames()
+    with tarfile.open(fileobj=io.BytesIO(first)) as archive:
+        names = archive.getnames()
     assert names == sorted(names) and "Dockerfile" in names and inputs[1].path.name in names
 
 
@@ -111,7 +113,8 @@ def test_render_writes_every_stage_and_the_plan(inputs, tmp_path: Path) -> None:
 
 def test_context_files_are_dated_after_1970_so_build_tools_see_them_as_new(inputs) -> None:
     plan = make_plan(*inputs)
-    members = tarfile.open(fileobj=context_archive(plan.stage("release"))).getmembers()
+    with tarfile.open(fileobj=context_archive(plan.stage("release"))) as archive:
+        members = archive.getmembers()
     assert members and all(m.mtime > 0 for m in members)
 
 

@@ -7,6 +7,7 @@ from the host's /proc through the container's PIDs (``docker top``).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import ipaddress
@@ -235,7 +236,8 @@ def start(client: docker.DockerClient, network: PrivateNetwork, spec: NodeSpec) 
         kwargs["networking_config"] = {
             network.name: client.api.create_endpoint_config(ipv4_address=spec.ip)}
     if spec.certs is not None:
-        kwargs["mounts"] = [Mount(target=contract.DIST_CERTS_MOUNT, source=str(spec.certs), type="bind", read_only=True)]
+        kwargs["mounts"] = [Mount(target=contract.DIST_CERTS_MOUNT, source=str(spec.certs), type="bind",
+                                  read_only=True)]
     if spec.entrypoint is not None:
         kwargs["entrypoint"] = list(spec.entrypoint)
     container = client.containers.run(spec.image, list(spec.command) or None, **kwargs)
@@ -256,10 +258,8 @@ def image_file(client: docker.DockerClient, image: str, path: str) -> str:
 
 
 def remove(node: Node) -> None:
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         node.container.remove(force=True)
-    except docker.errors.NotFound:
-        pass
 
 
 # -- /proc, read from the host ---------------------------------------------------------

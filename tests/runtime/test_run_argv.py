@@ -100,13 +100,13 @@ def test_bad_ip_and_port_are_usage_errors(node_certs: Path) -> None:
 
 def test_certs_dir_missing_a_file_names_it(node_certs: Path) -> None:
     (node_certs / "dist-key.pem").unlink()
-    with pytest.raises(CertificateError, match="dist-key.pem") as refused:
+    with pytest.raises(CertificateError, match=r"dist-key\.pem") as refused:
         docker_run_argv("hello:1", node_certs)
     assert "dist-certs" in (refused.value.hint or "")
 
 
 def test_key_the_container_user_cannot_read_is_refused(tmp_path: Path) -> None:
     write_dist_certs(tmp_path / "certs", ["node-1"])  # the key stays 0600, owned by whoever runs the test
-    with pytest.raises(CertificateError, match="dist-key.pem.*cannot be read") as refused:
+    with pytest.raises(CertificateError, match=r"dist-key\.pem.*cannot be read") as refused:
         docker_run_argv("hello:1", tmp_path / "certs" / "node-1")
     assert "as root with `build-image dist-certs`" in (refused.value.hint or "")

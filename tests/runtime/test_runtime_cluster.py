@@ -18,8 +18,20 @@ import docker
 import pytest
 
 from runtime_support import (
-    DIST_PORT, DOCKER_DNS, EPMD_PORT, HTTP_PORT, Node, NodeSpec, cluster_view, dist_view, never_within,
-    node_name, plain_tcp_intruder, processes, tcp_sockets, wait_for,
+    DIST_PORT,
+    DOCKER_DNS,
+    EPMD_PORT,
+    HTTP_PORT,
+    Node,
+    NodeSpec,
+    cluster_view,
+    dist_view,
+    never_within,
+    node_name,
+    plain_tcp_intruder,
+    processes,
+    tcp_sockets,
+    wait_for,
 )
 
 pytestmark = pytest.mark.docker

@@ -18,7 +18,12 @@ import docker
 import pytest
 
 from runtime_support import (
-    EXIT_ENVIRONMENT, Node, NodeSpec, cluster_view, dist_view, plain_tcp_intruder,
+    EXIT_ENVIRONMENT,
+    Node,
+    NodeSpec,
+    cluster_view,
+    dist_view,
+    plain_tcp_intruder,
 )
 
 pytestmark = pytest.mark.docker

@@ -1,4 +1,4 @@
-"""The EPMD-less build: no epmd, nothing on 4369, the TLS cluster still forms, and its build-time VM flags reach the VM."""
+"""The EPMD-less build: no epmd, nothing on 4369, the TLS cluster still forms, its build-time VM flags reach the VM."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from pathlib import Path
 import pytest
 
 from builder import config as config_module
-
 from runtime_support import (
-    DIST_PORT, DOCKER_DNS, EPMD_PORT, HTTP_PORT, Node, NodeSpec, cluster_view, node_name, processes, tcp_sockets,
+    DIST_PORT,
+    DOCKER_DNS,
+    EPMD_PORT,
+    HTTP_PORT,
+    Node,
+    NodeSpec,
+    cluster_view,
+    node_name,
+    processes,
+    tcp_sockets,
     wait_for,
 )
 

@@ -8,6 +8,7 @@ and no_new_privs flag, the read-only root, and that runtime.exs read PORT.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -44,10 +45,8 @@ def least_privileged(example_image: str, cluster_certs: Path, node_ips: dict[str
         assert started.returncode == 0, f"{argv} failed:\n{started.stderr}"
         yield Node(container=docker_client.containers.get(name), ip=ip)
     finally:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             docker_client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 def test_the_production_run_line_serves(least_privileged: Node) -> None:

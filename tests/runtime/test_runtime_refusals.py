@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from builder import contract
-
 from runtime_support import EXIT_REFUSED, RELEASE, Node, NodeSpec, http_get
 
 pytestmark = pytest.mark.docker

@@ -103,6 +103,6 @@ def test_a_truncated_archive_is_unreadable() -> None:
 
 
 def test_an_archive_without_manifest_is_unreadable() -> None:
-    with pytest.raises(ImageUnreadable, match="manifest.json"):
+    with pytest.raises(ImageUnreadable, match=r"manifest\.json"):
         read_image(io.BytesIO(layer([file("hello", b"x")])), "t:t")
 

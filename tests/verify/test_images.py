@@ -139,7 +139,8 @@ def test_a_verb_that_is_a_copy_not_a_hardlink_fails(engine, load_image: LoadImag
 
 def test_wrong_entrypoint_certificates_in_the_image_and_a_writable_app_fail(  # type: ignore[no-untyped-def]
         engine, load_image: LoadImage, programs: dict[str, Path]) -> None:
-    extra = [file("app/dist-certs/dist-key.pem", b"not a key"), directory("app/state", 0o755, uid=contract.RUN_UID, gid=contract.RUN_GID)]
+    extra = [file("app/dist-certs/dist-key.pem", b"not a key"),
+             directory("app/state", 0o755, uid=contract.RUN_UID, gid=contract.RUN_GID)]
     image = load_image([base_layer(programs), app_layer(programs, *extra)], entrypoint=("/bin/sh", "-c", "x"))
     report = verify_image(engine, image, POLICY)
     assert checks_failed(report) == {"entrypoint", "empty-dist-certs", "read-only-app"}

@@ -8,6 +8,7 @@ from _support import directory, file, layer, save_archive
 from builder.verify import VerifyPolicy, Waiver, check_contents
 from builder.verify.imagefs import read_image
 
+
 def image_with_vm_args(text: str) -> bytes:
     return save_archive([layer([directory("app"), directory("app/releases"), directory("app/releases/0.1.0"),
                                 file("app/releases/0.1.0/vm.args", text.encode())])], "t:1")
