@@ -29,8 +29,9 @@ def _add_inspect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "the hardening flags, the OpenSSL version, the launcher settings, every stage's key and the\n"
         "--set overrides it was built with. Needs no build-image.yaml. Facts an image assembled by\n"
         "an older build-image does not record are listed as unknown.", _run_inspect)
-    command.add_argument("image", help="a local image reference, e.g. hello:latest")
-    command.add_argument("--json", action="store_true", help="print the facts as JSON")
+    command.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="local image references, e.g. hello:latest (several: one section each)")
+    command.add_argument("--json", action="store_true", help="print the facts as JSON (a list for several images)")
     command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks for errors")
 
@@ -39,8 +40,12 @@ def _run_inspect(args: argparse.Namespace) -> int:
     from builder.engine import DockerEngine
     from builder.inspect import inspect_image
 
-    found = inspect_image(DockerEngine.connect(), args.image)
-    print(json.dumps(found.to_json(), indent=2) if args.json else found.render_text())
+    engine = DockerEngine.connect()
+    found = [inspect_image(engine, image) for image in args.images]
+    if args.json:
+        print(json.dumps(found[0].to_json() if len(found) == 1 else [f.to_json() for f in found], indent=2))
+    else:
+        print("\n\n".join(f.render_text() for f in found))
     return 0
 
 
@@ -96,6 +101,10 @@ def _run_pin(args: argparse.Namespace) -> int:
           end="")
     verb = "would pin" if args.dry_run else "pinned"
     print(f"{verb} {new.name} {new.version} from {new.kind} {new.where}: sha256 {new.sha256}", file=sys.stderr)
+    if new.name == "otp" and config.otp.patches:
+        print(f"note: otp.patches ({', '.join(p.name for p in config.otp.patches)}) were written for "
+              f"{config.otp.source.version}; the next build applies them to {new.version} and fails if one "
+              "no longer applies", file=sys.stderr)
     return 0
 
 

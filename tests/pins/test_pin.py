@@ -158,3 +158,23 @@ def test_versions_are_written_quoted(tmp_path: Path) -> None:
     file.write_text("elixir:\n  version: 1.18.3\n  url: https://e/v1.18.3.tar.gz\n  sha256: x\n")
     _, new = rewrite(file, NewPin("elixir", "1.20", "a" * 64, "url", "https://e/v1.20.tar.gz"))
     assert new == f'elixir:\n  version: "1.20"\n  url: https://e/v1.20.tar.gz\n  sha256: {"a" * 64}\n'
+
+
+def test_pin_hex_moves_the_client_by_its_url(tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "mix.exs").write_text("defmodule Hello.MixProject do\nend\n")
+    config = tmp_path / "build-image.yaml"
+    old_sum = hashlib.sha256(tarball("otp_src", "27.3.4.1")).hexdigest()
+    config.write_text(COMMENTED.format(otp_sha=sha256_of_listed("erlang", "1:25.2.3+dfsg-1"))
+                      + f"hex:\n  version: \"27.3.4.1\"  # the client\n"
+                        f"  url: {upstream}/otp_src_27.3.4.1.tar.gz\n  sha256: {old_sum}\n")
+    assert main(["pin", "hex", "27.3.4.3", "-c", str(config)]) == 0
+    hex_pin = config_module.load(config).hex
+    assert hex_pin is not None and hex_pin.client.version == "27.3.4.3"
+    assert hex_pin.client.sha256 == hashlib.sha256(tarball("otp_src", "27.3.4.3")).hexdigest()
+    assert 'version: "27.3.4.3"  # the client' in config.read_text()
+    assert main(["pins", "-c", str(config)]) == 0
+    assert "hex     27.3.4.3" in capsys.readouterr().out
