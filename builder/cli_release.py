@@ -125,6 +125,7 @@ def _add_pins(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     command.add_argument("--check", action="store_true", help="look for newer releases")
     command.add_argument("--fail-on", choices=("patch", "minor"), default="patch",
                          help="which newer releases make --check exit 10 (default: patch)")
+    command.add_argument("--json", action="store_true", help="print the pins (and what is newer) as JSON")
     _with_overrides(command)
     _with_index(command)
 
@@ -137,7 +138,7 @@ def _run_pins(args: argparse.Namespace) -> int:
     config = config_module.load(args.config, args.overrides)
     reports = (pins_module.check(config, _indexes(args, config, CHECKED_SUITES)) if args.check
                else pins_module.pins(config))
-    print(pins_module.render(reports))
+    print(json.dumps([r.to_json() for r in reports], indent=2) if args.json else pins_module.render(reports))
     gating = pins_module.gates(reports, args.fail_on) if args.check else []
     if gating:
         first = next(r for r in reports if gating[0] in r.newer)

@@ -30,7 +30,7 @@ from builder import pinfile
 from builder.config import VERSION, Config, SourcePin
 from builder.debian import OrigTarball
 from builder.errors import SourceError, UsageError
-from builder.records import patch_sums
+from builder.records import parse_patch_sums, patch_sums
 from builder.sourceindex import Release, SourceIndexes, download, family
 from builder.sources import DEBIAN_PACKAGES, cache_dir, check_tarball, sha256_of
 
@@ -178,6 +178,18 @@ class PinReport:
     newer: tuple[Newer, ...] = ()
     revisions: tuple[Revision, ...] = ()  # Debian revisions of the pinned upstream version, oldest first
     checked: str | None = None  # why newer releases were not looked up, when they were not
+
+    def to_json(self) -> dict[str, object]:
+        """The report for CI: the pin, its source, and what is newer (``pins --json``)."""
+        pin = self.pin
+        return {
+            "name": self.name, "version": pin.version, "sha256": pin.sha256, "kind": pin.kind,
+            "source": pin.url or pin.debian_suite or (str(pin.path) if pin.path else None),
+            "patches": [{"name": name, "sha256": sha} for name, sha in parse_patch_sums(self.patches).items()],
+            "newer": [dataclasses.asdict(n) for n in self.newer],
+            "debian_revisions": [dataclasses.asdict(r) for r in self.revisions],
+            "not_checked": self.checked,
+        }
 
 
 def pins(config: Config) -> list[PinReport]:

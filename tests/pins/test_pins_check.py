@@ -63,6 +63,18 @@ def test_today_a_major_and_a_minor_are_newer_and_only_minor_gating_fails(
     assert "hint: move the pin: build-image pin elixir 1.20.4" in capsys.readouterr().err
 
 
+def test_pins_json_gives_ci_the_same_facts(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert pins(project, write_archive(tmp_path / "archive"), "--check", "--json") == 0
+    otp, elixir = json.loads(capsys.readouterr().out)
+    assert (otp["name"], otp["version"], otp["kind"], otp["source"]) == ("otp", "27.3.4.1", "debian", "trixie")
+    assert otp["patches"][0]["name"] == "fix-banner.patch"
+    assert otp["newer"] == [{"version": "29.1.2", "change": "major", "suites": ["sid"]}]
+    assert [r["newer"] for r in otp["debian_revisions"]] == [False, True]
+    assert elixir["newer"][0]["change"] == "minor" and elixir["not_checked"] is None
+
+
 def test_a_newer_patch_release_exits_10(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archive = write_archive(tmp_path / "archive", (*TODAY, Listed("trixie-security", "erlang", "1:27.3.4.3+dfsg-1")))
     assert pins(project, archive, "--check") == 10
