@@ -45,13 +45,17 @@ def _stop(node: Node) -> int:
     return int(node.wait_exit())
 
 
+@pytest.mark.parametrize("variant", ["example_image", "epmdless_image"])
 def test_the_example_serves_clusters_runs_its_verbs_and_stops_under_the_profile(
-        docker_client: docker.DockerClient, confine_network: PrivateNetwork, example_image: str,
-        ip_certs: Path, node_ips: list[str], example_profile: str) -> None:
+        docker_client: docker.DockerClient, confine_network: PrivateNetwork, request: pytest.FixtureRequest,
+        variant: str, ip_certs: Path, node_ips: list[str], example_profile: str) -> None:
+    """With epmd (the example) and without (EPMD-less): one OTP pin, one profile."""
+    image = request.getfixturevalue(variant)
+
     def confine(program: str, env: Mapping[str, str], mounts: Sequence[Mount]) -> Confined:
         return Confined(seccomp=example_profile, mounts=mounts, entrypoint=[program], env=env)
 
-    outcome = workload(docker_client, confine_network, example_image, ip_certs, node_ips,
+    outcome = workload(docker_client, confine_network, image, ip_certs, node_ips,
                        secrets.token_urlsafe(32), confine, _stop)
     assert outcome.exits == {**{f"server@{ip}": 0 for ip in node_ips}, **VERBS}, outcome.exits
     for ip in node_ips:
