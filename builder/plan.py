@@ -127,6 +127,7 @@ class DepsContext(_Epoch):
 
     repository_url: str | None
     unsafe_skip_signature_check: bool
+    vendored: bool  # deps/ came with the project: checked against mix.lock, nothing fetched
 
 
 class ReleaseNameContext(_Epoch):
@@ -266,15 +267,28 @@ def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedS
         return tuple(stages)
     hex_config = config.hex
     key = hex_config.public_key if hex_config else None
+    vendored = _vendored_deps(config.app)
     deps = _stage(
-        "deps", "mix deps.get --only prod (as mix.lock pins them), deps.compile",
+        "deps", "deps/ as vendored, checked against mix.lock, deps.compile" if vendored
+        else "mix deps.get --only prod (as mix.lock pins them), deps.compile",
         (stages or [elixir_stage])[-1].image,
         DepsContext(repository_url=hex_config.repository_url if hex_config else None,
                     unsafe_skip_signature_check=bool(hex_config and hex_config.unsafe_skip_signature_check),
-                    source_date_epoch=epoch),
-        {**_dependency_inputs(config.app), **({"hex_public_key.pem": key} if key else {})},
+                    vendored=bool(vendored), source_date_epoch=epoch),
+        {**_dependency_inputs(config.app), **vendored, **({"hex_public_key.pem": key} if key else {})},
         repository=f"deps-{config.release}")
-    return (*stages, dataclasses.replace(deps, network=hex_config.network if hex_config else None))
+    # Vendored deps build with no network at all; a fetch runs on the configured one.
+    network = "none" if vendored else (hex_config.network if hex_config else None)
+    return (*stages, dataclasses.replace(deps, network=network))
+
+
+def _vendored_deps(app: Path) -> dict[str, Path]:
+    """deps/ beside mix.lock (fetched by the user, or vendored): its sources, never a build directory."""
+    deps = app / "deps"
+    if not deps.is_dir():
+        return {}
+    return {f"app/deps/{path.relative_to(deps).as_posix()}": path for path in _walk(deps, ())
+            if "_build" not in path.relative_to(deps).parts}
 
 
 def _dependency_inputs(app: Path) -> dict[str, Path]:

@@ -115,3 +115,18 @@ def test_without_a_lock_there_is_no_deps_stage(tmp_path: Path) -> None:
     plan = _plan(tmp_path, _config(_project(tmp_path, lock=None), None))
     assert "deps" not in [s.name for s in plan.stages]
     assert "no mix.lock" in generated_files(plan.stage("release"))["Dockerfile"].decode()
+
+
+def test_vendored_deps_are_sources_only_and_build_without_network(tmp_path: Path) -> None:
+    app = _project(tmp_path)
+    (app / "deps" / "jason" / "lib").mkdir(parents=True)
+    (app / "deps" / "jason" / "mix.exs").write_text("defmodule Jason.MixProject do end\n")
+    (app / "deps" / "jason" / "lib" / "jason.ex").write_text("defmodule Jason do end\n")
+    (app / "deps" / "jason" / "_build" / "prod").mkdir(parents=True)
+    (app / "deps" / "jason" / "_build" / "prod" / "junk").write_text("host build output\n")
+    deps = _plan(tmp_path, _config(app, {"network": "private"})).stage("deps")
+    names = [name for name, _ in deps.files]
+    assert "app/deps/jason/lib/jason.ex" in names and not any("_build" in name for name in names)
+    assert deps.network == "none"
+    dockerfile = generated_files(deps)["Dockerfile"].decode()
+    assert "mix deps.loadpaths" in dockerfile and "deps.get" not in dockerfile

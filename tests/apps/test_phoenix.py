@@ -8,17 +8,24 @@ two-node mutual-TLS cluster, with neither ``releases:`` nor ``:ssl`` in mix.exs.
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import shutil
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import pytest
+import yaml
 from conftest import EXAMPLES, BuiltApp, build_with_cli, phoenix_config
 from hex_repository import HexRepository
 
+from builder.build import Progress
+from builder.config import load
+from builder.pipeline import prepare
+from hygiene import LABELS
 from runtime_support import Node, NodeSpec, http_get, wait_for
 
 pytestmark = pytest.mark.docker
@@ -85,3 +92,28 @@ def test_an_app_code_change_reuses_the_compiled_deps(
     assert "      cached  build-image/deps-hello_phoenix:" in rebuilt.log
     release_log = rebuilt.log.split("] release: ", 1)[1].split("] launcher: ", 1)[0]
     assert "Compiling" in release_log and "==> " not in release_log, f"dependencies were recompiled:\n{release_log}"
+
+
+def test_vendored_deps_build_with_no_network(
+        phoenix_app: BuiltApp, hex_repository: HexRepository, tmp_path: Path) -> None:
+    client = docker.from_env()
+    fetched = prepare(load(phoenix_config(hex_repository, tmp_path)), Progress(out=io.StringIO())).stage("deps")
+    app = tmp_path / "vendored"
+    shutil.copytree(EXAMPLES / "phoenix", app, ignore=shutil.ignore_patterns("_build", "deps", ".build-image"))
+    container = client.containers.create(fetched.image, command=["/nonexistent"], labels=LABELS)
+    try:  # deps/ as `mix deps.get` leaves it, here taken from the deps stage the session's build fetched
+        chunks, _ = container.get_archive("/build/app/deps")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            archive.extractall(app, filter="data")
+    finally:
+        container.remove(force=True)
+    raw = yaml.safe_load((EXAMPLES / "phoenix" / "build-image.yaml").read_text())
+    raw.update(app=str(app), tag="hello_phoenix-vendored:test")
+    raw["hex"]["path"] = str(hex_repository.client)  # no repository, no network: nothing may be fetched
+    config = tmp_path / "vendored.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    try:
+        built = build_with_cli(config)
+    finally:
+        client.images.remove("hello_phoenix-vendored:test", force=True)
+    assert "] deps: deps/ as vendored, checked against mix.lock" in built.log
