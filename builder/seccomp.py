@@ -78,6 +78,11 @@ MARGIN: Final = frozenset({
 #: processes, never namespaces.
 CLONE_NAMESPACE_FLAGS: Final = 0x7E020000
 
+#: The address families ``socket`` may open: AF_UNIX, AF_INET, AF_INET6, the
+#: only ones observed (epmd and erl_child_setup talk over AF_UNIX, the rest is
+#: TCP/UDP).  No netlink, no packet sockets.
+ADDRESS_FAMILIES: Final = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10}
+
 _ARCHITECTURES: Final = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 
 
@@ -115,7 +120,7 @@ def profile(observed: frozenset[str], machine: str | None = None) -> dict[str, A
     if arch is None:
         raise ConfigError(f"no seccomp architecture for {machine or platform.machine()}",
                           hint=f"the observed lists are for {', '.join(_ARCHITECTURES)}")
-    allowed = [name for name in allowed_calls(observed) if name != "clone"]
+    allowed = [name for name in allowed_calls(observed) if name not in ("clone", "socket")]
     return {
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": EPERM,
@@ -125,6 +130,9 @@ def profile(observed: frozenset[str], machine: str | None = None) -> dict[str, A
             {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
              "args": [{"index": 0, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
              "comment": "threads and processes, never new namespaces"},
+            *({"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+               "args": [{"index": 0, "value": family, "valueTwo": 0, "op": "SCMP_CMP_EQ"}],
+               "comment": f"socket({name}, …)"} for name, family in sorted(ADDRESS_FAMILIES.items())),
             {"names": sorted(ENOSYS_CALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS,
              "comment": "glibc falls back to clone only on ENOSYS"},
             {"names": sorted(DENIED), "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM,

@@ -67,6 +67,7 @@ int main(void)
     PROBE(kexec_file_load, -1L, -1L, 0L, 0L, 0L);
     PROBE(personality, 0xffffffffL);
     PROBE(clone3, 0L, 0L);
+    report("socket_netlink", syscall(SYS_socket, 16L /* AF_NETLINK */, 3L /* SOCK_RAW */, 0L));
     probe_clone_namespace();
     seccomp_mode();
     return 0;

@@ -62,6 +62,7 @@ def test_each_denied_call_gets_eperm_under_a_seccomp_filter(
     assert set(PROBED) <= seccomp.DENIED
     assert answers["clone3"] == str(ENOSYS), "glibc falls back to clone only on ENOSYS"
     assert answers["clone_newuser"] == str(EPERM), "clone may not make namespaces"
+    assert answers["socket_netlink"] == str(EPERM), "socket may open AF_UNIX, AF_INET and AF_INET6 only"
 
 
 def test_without_the_filter_the_same_calls_are_answered_by_the_kernel(
@@ -71,3 +72,4 @@ def test_without_the_filter_the_same_calls_are_answered_by_the_kernel(
     assert answers["Seccomp"] == "0", answers
     assert [name for name in NOT_CAPABILITY_GATED if answers[name] == str(EPERM)] == [], answers
     assert answers["clone3"] != str(ENOSYS), answers
+    assert answers["socket_netlink"] == "0", answers

@@ -88,3 +88,11 @@ def test_run_passes_the_profile_and_refuses_a_missing_one(tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="does not exist") as refused:
         docker_run_argv("hello:1", node, seccomp=tmp_path / "missing.json")
     assert "build-image seccomp" in (refused.value.hint or "")
+
+
+def test_socket_opens_only_unix_and_inet_families() -> None:
+    profile = seccomp.profile(OBSERVED | {"socket"}, machine="x86_64")
+    socket_rules = [rule for rule in profile["syscalls"] if rule["names"] == ["socket"]]
+    assert sorted((rule["args"] for rule in socket_rules), key=lambda args: args[0]["value"]) == [
+        [{"index": 0, "value": family, "valueTwo": 0, "op": "SCMP_CMP_EQ"}] for family in (1, 2, 10)]
+    assert {rule["action"] for rule in socket_rules} == {"SCMP_ACT_ALLOW"}
