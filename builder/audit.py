@@ -140,13 +140,24 @@ def read_beam(data: bytes) -> Beam:
         for index in range(count):
             module, function, arity = struct.unpack_from(">III", table, 4 + 12 * index)
             imports.append((atoms[module - 1], atoms[function - 1], arity))
-    dbgi = _decode_term(chunks[b"Dbgi"]) if b"Dbgi" in chunks else None
-    return Beam(atoms[0], tuple(imports), None if _without_code(dbgi) else dbgi)
+    return Beam(atoms[0], tuple(imports), _debug_info(chunks.get(b"Dbgi")))
+
+
+def _debug_info(chunk: bytes | None) -> object | None:
+    """The decoded debug info; None when there is none, it holds no code, or it uses terms
+    this reader does not know (the import table still names every call)."""
+    if chunk is None:
+        return None
+    try:
+        dbgi = _decode_term(chunk)
+    except (ImageUnreadable, zlib.error, struct.error, RecursionError):
+        return None
+    return None if _without_code(dbgi) else dbgi
 
 
 def _without_code(dbgi: object) -> bool:
     """erlc without +debug_info still writes Dbgi: ``{debug_info_v1, erl_abstract_code, {none, _}}``."""
-    return dbgi is None or (isinstance(dbgi, tuple) and len(dbgi) == 3 and isinstance(dbgi[2], tuple)
+    return (isinstance(dbgi, tuple) and len(dbgi) == 3 and isinstance(dbgi[2], tuple)
                             and len(dbgi[2]) == 2 and dbgi[2][0] == "none")
 
 

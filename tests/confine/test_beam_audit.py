@@ -106,3 +106,11 @@ def test_verdicts_baseline_allowed_and_violation() -> None:
     judged = audit.judge(findings, frozenset({"os os:cmd/1"}), [audit.Allowance("m", "os:cmd/1", "ops tool")])
     assert [f.verdict for f in judged] == ["baseline", "allowed: ops tool", "violation"]
     assert "reason: ops tool" in audit.render(judged)
+
+
+def test_debug_info_the_reader_cannot_decode_leaves_the_call_reported(tmp_path: Path) -> None:
+    beam = bytearray(_compile(tmp_path, "p", "open_port(X, [])", debug_info=True))
+    at = beam.index(b"Dbgi") + 8
+    beam[at + 1] = ord("Q")  # an external-term tag the decoder does not know
+    (finding,) = _findings("p", bytes(beam))
+    assert (finding.target, finding.argument) == ("erlang:open_port/2", "not seen: no debug info")
