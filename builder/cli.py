@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder import config as config_module
 from builder import contract
@@ -15,6 +16,9 @@ from builder.build import Progress
 from builder.certs import DEFAULT_NODES
 from builder.cli_release import ADDERS as RELEASE_COMMANDS
 from builder.errors import BuildImageError, PolicyViolation, UsageError
+
+if TYPE_CHECKING:
+    from builder.stage_cache import CacheSettings
 
 EPILOG = """\
 exit codes:
@@ -115,6 +119,24 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--no-verify", action="store_true",
                          help="skip the final verification (never in CI: the image is then unproven)")
     _with_destinations(command)
+    command.add_argument("--cache", metavar="REGISTRY/REPO",
+                         help="a registry stage cache: pull missing stages by key, push new ones (signed)")
+    command.add_argument("--cache-verify-key", type=Path, metavar="PUB",
+                         help="cosign public key every cache entry must be signed with (required with --cache)")
+    command.add_argument("--cache-sign-key", metavar="KEY",
+                         help="cosign private key (file or env://VAR) to sign pushed stages; without it "
+                              "the cache is only read")
+
+
+def _cache_settings(args: argparse.Namespace) -> CacheSettings | None:
+    from builder.registry import Reference
+    from builder.stage_cache import CacheSettings
+
+    if args.cache is None:
+        return None
+    if args.cache_verify_key is None:
+        raise UsageError("--cache needs --cache-verify-key", hint="an unverified cache entry is never used")
+    return CacheSettings(Reference.parse(args.cache), args.cache_verify_key, args.cache_sign_key)
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -122,7 +144,7 @@ def _run_build(args: argparse.Namespace) -> int:
 
     config = config_module.load(args.config, args.overrides)
     progress = Progress(verbose=args.verbose)
-    built = build(config, progress, verify=not args.no_verify)
+    built = build(config, progress, verify=not args.no_verify, cache=_cache_settings(args))
     if built.report is not None:
         # One line when clean; the whole report with --verbose, or when it fails.
         full = args.verbose or not built.report.ok

@@ -13,6 +13,7 @@ from builder.engine_protocol import Engine
 from builder.plan import Plan, make_plan
 from builder.project import overlay_scripts, resolve_release
 from builder.sources import fetch
+from builder.stage_cache import CacheSettings
 from builder.verify import Report, verify_image
 
 
@@ -49,9 +50,11 @@ def prepare(config: Config, progress: Progress, engine: Engine | None = None) ->
     return make_plan(config, otp, elixir, hex_client)
 
 
-def build(config: Config, progress: Progress, *, verify: bool = True) -> Built:
-    """Build every stage, assemble the final image and (by default) verify it."""
-    engine = DockerEngine.connect()  # a missing daemon is reported before any download
+def build(config: Config, progress: Progress, *, verify: bool = True, cache: CacheSettings | None = None) -> Built:
+    """Build every stage (pulling and pushing them through ``cache``), assemble the image, verify it."""
+    engine: Engine = DockerEngine.connect()  # a missing daemon is reported before any download
+    if cache is not None:
+        engine = cache.wrap(engine, progress.say)
     plan = prepare(config, progress, engine)
     progress.total = plan.steps(verify=verify)
     stages = build_all(engine, plan, progress, debian_rootfs(config, progress))

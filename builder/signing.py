@@ -106,6 +106,20 @@ def verify_signed(reference: Reference, public_key: Path) -> Verified:
     return Verified(target, signatures, tuple(sorted(set(attestations))))
 
 
+def sign_with(target: Reference, key: str, annotations: Mapping[str, str]) -> None:
+    """cosign signs ``target`` (pinned by digest), the ``annotations`` inside the signed payload."""
+    notes = [word for name, value in sorted(annotations.items()) for word in ("-a", f"{name}={value}")]
+    run([COSIGN, "sign", "--key", key, "--tlog-upload=false", "--yes", *notes, str(target)])
+
+
+def verify_signature(target: Reference, public_key: Path, annotations: Mapping[str, str]) -> None:
+    """Refuse ``target`` (pinned by digest) unless ``public_key`` signed it with these ``annotations``."""
+    registry = Registry(target)
+    assert target.digest is not None
+    manifest = registry.find_manifest(target.digest.replace(":", "-") + ".sig")
+    _signatures(registry, target, _load_key(public_key), manifest, annotations)
+
+
 def _load_key(path: Path) -> ec.EllipticCurvePublicKey:
     try:
         key = load_pem_public_key(path.read_bytes())
@@ -128,16 +142,18 @@ def _layers(registry: Registry, manifest: bytes) -> list[tuple[Mapping[str, str]
 
 
 def _signatures(registry: Registry, target: Reference, key: ec.EllipticCurvePublicKey,
-                manifest: bytes | None) -> int:
-    """How many signatures by ``key`` name this digest; refuse if none does."""
+                manifest: bytes | None, optional: Mapping[str, str] | None = None) -> int:
+    """How many signatures by ``key`` name this digest (and carry ``optional``); refuse if none does."""
     valid = 0
     for notes, payload in _layers(registry, manifest) if manifest is not None else []:
         if not _verifies(key, notes.get(SIGNATURE_ANNOTATION, ""), payload):
             continue
-        critical = json.loads(payload).get("critical", {})
+        signed = json.loads(payload)
+        critical = signed.get("critical", {})
         if (critical.get("type") == SIGNATURE_TYPE
                 and critical.get("image", {}).get("docker-manifest-digest") == target.digest
-                and critical.get("identity", {}).get("docker-reference") == f"{target.registry}/{target.repository}"):
+                and critical.get("identity", {}).get("docker-reference") == f"{target.registry}/{target.repository}"
+                and all((signed.get("optional") or {}).get(k) == v for k, v in (optional or {}).items())):
             valid += 1
     if not valid:
         raise PolicyViolation(f"{target}: no signature of this digest verifies with the given key",

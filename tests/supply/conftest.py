@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cosign_keys import make_key_pair
 from local_registry import local_registry
 
 from builder import config as config_module
@@ -21,6 +22,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``127.0.0.1:PORT`` of a fresh registry with a throwaway storage directory."""
     with local_registry(tmp_path_factory.mktemp("registry")) as address:
         yield address
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two cosign key pairs: the signer's and a stranger's (each a directory with cosign.key, cosign.pub)."""
+    return {name: make_key_pair(tmp_path_factory.mktemp(name)) for name in ("signer", "stranger")}
 
 
 JASON = ('  "jason": {:hex, :jason, "1.4.4", "b9226785a9aa77b6857ca22832cffa5d5011a667207eb2a0ad56adb5db443b8a", '

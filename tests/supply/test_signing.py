@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
+from cosign_keys import ENV
 
 from builder import oci
 from builder.engine_protocol import as_file
@@ -22,8 +22,6 @@ from builder.registry import Reference, Registry, push
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "examples" / "hello" / "build-image.yaml"
-PASSWORD = "a test password, never a real secret"
-ENV = {**os.environ, "COSIGN_PASSWORD": PASSWORD}
 
 pytestmark = [pytest.mark.docker, pytest.mark.tools("docker-registry", "cosign")]
 
@@ -40,17 +38,6 @@ def build_image(*args: str) -> subprocess.CompletedProcess[str]:
 def ok(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two cosign key pairs: the signer's and a stranger's (each a directory with cosign.key, cosign.pub)."""
-    made = {}
-    for name in ("signer", "stranger"):
-        directory = tmp_path_factory.mktemp(name)
-        ok(run("cosign", "generate-key-pair", cwd=directory))
-        made[name] = directory
-    return made
 
 
 def push_and_sign(registry: str, repository: str, keys: dict[str, Path]) -> str:
