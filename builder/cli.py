@@ -425,7 +425,7 @@ def _run_run(args: argparse.Namespace) -> int:
 
 # -- seccomp -----------------------------------------------------------------
 
-def _add_seccomp(commands: argparse._SubParsersAction[_Parser]) -> None:
+def _add_seccomp(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = _command(
         commands, "seccomp", "write the image's seccomp profile (Docker/OCI JSON)",
         "Write the seccomp profile `build-image run` uses: every call denied (EPERM) but the\n"

@@ -227,6 +227,7 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource,
                        epmdless=config.launcher.epmdless, epmd_module=EPMD_MODULE, **epoch),
         {**_app_files(config.app),
          "include_erts.exs": dockerfiles_dir() / "include_erts.exs",
+         "path_deps.exs": dockerfiles_dir() / "path_deps.exs",
          **({"require_ssl.exs": dockerfiles_dir() / "require_ssl.exs"} if config.launcher.require_tls else {}),
          **({f"{EPMD_MODULE}.erl": launcher_dir() / "erlang" / f"{EPMD_MODULE}.erl"}
             if config.launcher.epmdless else {})},
@@ -275,7 +276,8 @@ def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedS
         DepsContext(repository_url=hex_config.repository_url if hex_config else None,
                     unsafe_skip_signature_check=bool(hex_config and hex_config.unsafe_skip_signature_check),
                     vendored=bool(vendored), source_date_epoch=epoch),
-        {**_dependency_inputs(config.app), **vendored, **({"hex_public_key.pem": key} if key else {})},
+        {**_dependency_inputs(config.app), **vendored, **({"hex_public_key.pem": key} if key else {}),
+         "path_deps.exs": dockerfiles_dir() / "path_deps.exs"},
         repository=f"deps-{config.release}")
     # Vendored deps build with no network at all; a fetch runs on the configured one.
     network = "none" if vendored else (hex_config.network if hex_config else None)

@@ -79,7 +79,7 @@ def test_the_deps_stage_sees_only_what_decides_the_dependencies(tmp_path: Path) 
     (app / "config" / "prod.exs").write_text("import Config\n")
     (app / "config" / "dev.exs").write_text("import Config\n")
     files = sorted(name for name, _ in _plan(tmp_path, _config(app, {})).stage("deps").files)
-    assert files == ["app/config/config.exs", "app/config/prod.exs", "app/mix.exs", "app/mix.lock"]
+    assert files == ["app/config/config.exs", "app/config/prod.exs", "app/mix.exs", "app/mix.lock", "path_deps.exs"]
 
 
 def test_code_and_runtime_config_changes_reuse_the_deps_stage_a_lock_change_does_not(tmp_path: Path) -> None:

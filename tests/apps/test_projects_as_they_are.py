@@ -20,7 +20,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import APPS, BuiltApp
+from conftest import APPS, BuiltApp, build_with_cli
 
 from builder.errors import BuildFailed
 from runtime_support import Node, NodeSpec, http_get, image_file
@@ -112,3 +112,33 @@ def test_verify_without_a_config_gives_the_builds_verdict(plain_app: BuiltApp) -
     done = subprocess.run([sys.executable, "-m", "builder", "verify", plain_app.tag],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _with_path_dep(tmp_path: Path, where: str) -> Path:
+    """tests/apps/plainapp depending on a small library at ``where`` (relative to the app)."""
+    app = tmp_path / "plainapp"
+    shutil.copytree(APPS / "plainapp", app, ignore=shutil.ignore_patterns("_build", "deps", ".build-image"))
+    lib = (app / where).resolve()
+    (lib / "lib").mkdir(parents=True)
+    (lib / "mix.exs").write_text('defmodule Greeter.MixProject do\n  use Mix.Project\n'
+                                 '  def project, do: [app: :greeter, version: "0.1.0"]\nend\n')
+    (lib / "lib" / "greeter.ex").write_text('defmodule Greeter do\n  def hello, do: "hi"\nend\n')
+    mix = app / "mix.exs"
+    mix.write_text(mix.read_text().replace("deps: []", f'deps: [{{:greeter, path: "{where}"}}]'))
+    config = app / "build-image.yaml"
+    config.write_text(config.read_text() + f"tag: plainapp-pathdep-{uuid.uuid4().hex[:8]}:test\n")
+    return config
+
+
+def test_a_path_dependency_inside_the_project_builds(tmp_path: Path) -> None:
+    built = build_with_cli(_with_path_dep(tmp_path, "libs/greeter"), "--no-verify")
+    docker.from_env().images.remove(built.tag, force=True)
+
+
+def test_a_path_dependency_outside_the_project_is_named(tmp_path: Path) -> None:
+    config = _with_path_dep(tmp_path, "../greeter")
+    done = subprocess.run([sys.executable, "-m", "builder", "build", "-c", str(config)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == BuildFailed.exit_code, done.stderr
+    assert 'path dependencies outside the project cannot be built' in done.stderr
+    assert ':greeter (path: "../greeter")' in done.stderr
