@@ -63,6 +63,8 @@ def second_dockerd(root: Path, name: str = "build-image-2") -> Iterator[str]:
             daemon.kill()
             daemon.wait()
         log.close()
+        if os.path.ismount(root / "data"):  # dockerd's own bind mount, left when it died early
+            subprocess.run(["umount", str(root / "data")], check=False)
         for table, chain, rule in RULES:
             _iptables("-t", table, "-D", chain, *rule)
         _ip("link", "del", BRIDGE)
