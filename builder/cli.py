@@ -250,7 +250,7 @@ def _run_push(args: argparse.Namespace) -> int:
                          hint="build-image push 127.0.0.1:5000/hello:latest")
     args.push = args.reference
     config = config_module.load(args.config) if args.image is None or args.config.is_file() else None
-    _publish(args.image or config.tag, args, config)  # type: ignore[union-attr]
+    _publish(args.image or _image_tag(config), args, config)  # type: ignore[arg-type]
     return 0
 
 
@@ -317,6 +317,15 @@ def _run_sign(args: argparse.Namespace) -> int:
                          hint="build and push first: build-image build --push REF") from exc
     print(sign(Reference.parse(args.reference), args.key, sbom=sbom, provenance=provenance))
     return 0
+
+
+def _image_tag(config: config_module.Config) -> str:
+    """The config's image tag; without ``release:`` it follows the release mix.exs names (cached step)."""
+    if config.tag is not None:
+        return config.tag
+    from builder.pipeline import prepare
+
+    return prepare(config, Progress()).tag
 
 
 # -- dist-certs --------------------------------------------------------------
@@ -409,11 +418,7 @@ def _run_run(args: argparse.Namespace) -> int:
     from builder.run import docker_run_argv, docker_run_env
 
     config = config_module.load(args.config)
-    tag = config.tag
-    if tag is None:  # no release: in the config: the tag follows the release mix.exs names
-        from builder.pipeline import prepare
-
-        tag = prepare(config, Progress()).tag
+    tag = _image_tag(config)
     profile = args.seccomp or _write_seccomp(config, None)
     argv = docker_run_argv(tag, args.certs, publish=args.publish, seccomp=profile)
     if args.print_only:
