@@ -57,3 +57,10 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
     archive.addfile(info, io.BytesIO(data))
+
+
+def member_bytes(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The content of a regular file ``member`` (tarfile types it as optional for other kinds)."""
+    data = archive.extractfile(member)
+    assert data is not None, f"{member.name} is not a regular file"
+    return data.read()

@@ -19,16 +19,17 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import tarsafe
 
 from builder import archive as docker_save
-from builder.build import StageImages
+from builder import contract
 from builder.appsource import app_source
 from builder.audit import AUDIT_PATH, audit_release
 from builder.audit import to_json as audit_json
+from builder.build import StageImages
 from builder.config import Config
 from builder.engine_protocol import Engine
 from builder.errors import BuildFailed, PolicyViolation
@@ -37,15 +38,16 @@ from builder.records import build_labels
 from builder.sbom import SBOM_PATH, make_sbom
 from builder.vmflags import vm_args_problems
 
-APP = "app"
-RUN_USER = 65532
+# Layer entries are relative: "app/bin/server" is /app/bin/server in the image.
+APP = contract.APP_ROOT.lstrip("/")
 LABEL = "io.build-image"
 #: The release stage's ``mix compile`` output, debug info intact (the BEAM audit reads it).
 RELEASE_BUILD_DIR = "/build/app/_build"
 # The ERTS programs a running node uses; the rest (erlc, escript, dialyzer,
 # ct_run, run_erl, to_erl, erl_call, …) are tools that need a shell or a human.
 ERTS_PROGRAMS = frozenset({"beam.smp", "erlexec", "epmd", "erl_child_setup", "inet_gethost", "heart"})
-RELEASE_SCRIPTS = re.compile(r"(^bin/[^/]+$)|(^releases/[^/]+/(elixir|iex|env\.sh|remote\.vm\.args)$)|\.bat$|^releases/COOKIE$")
+RELEASE_SCRIPTS = re.compile(
+    r"(^bin/[^/]+$)|(^releases/[^/]+/(elixir|iex|env\.sh|remote\.vm\.args)$)|\.bat$|^releases/COOKIE$")
 # The assembler's own code, hashed into the image's inputs.
 _ASSEMBLER_CODE = (Path(__file__), Path(docker_save.__file__))
 
@@ -81,7 +83,8 @@ def assemble(engine: Engine, plan: Plan, stages: StageImages) -> AssembledImage:
     labels = _labels(plan, app_version, erts_version, build_info)
     runtime = _read_tree(engine, stages["runtime"].id, "/rootfs", "rootfs")
     launcher = _read_tree(engine, stages["launcher"].id, "/out/launcher", "")
-    sbom = make_sbom(config=config, release=plan.release, tag=plan.tag, sources=plan.sources, app_version=app_version, app=app_source(config.app),
+    sbom = make_sbom(config=config, release=plan.release, tag=plan.tag, sources=plan.sources,
+                     app_version=app_version, app=app_source(config.app),
                      build_info=build_info, release_files=[entry.info.name for entry in release],
                      runtime_files={entry.info.name: entry.data for entry in runtime if entry.data is not None},
                      launcher=launcher[0].data or b"")
@@ -123,18 +126,17 @@ def content_key(layers: list[bytes], labels: dict[str, str]) -> str:
 def _read_tree(engine: Engine, image: str, path: str, prefix: str) -> list[Entry]:
     """Every entry under ``path`` in ``image``, renamed relative to ``prefix``, vetted."""
     entries = []
-    with engine.archive_from_image(image, path) as stream:
-        with tarsafe.open(fileobj=stream, mode="r|") as archive:
-            for info in archive:
-                name = _relative(info.name, prefix)
-                if name is None:
-                    continue
-                _vet(info, name, image)
-                data = archive.extractfile(info).read() if info.isreg() else None  # type: ignore[union-attr]
-                info.name = name
-                if info.islnk():
-                    info.linkname = _relative(info.linkname, prefix) or ""
-                entries.append(Entry(info, data))
+    with engine.archive_from_image(image, path) as stream, tarsafe.open(fileobj=stream, mode="r|") as archive:
+        for info in archive:
+            name = _relative(info.name, prefix)
+            if name is None:
+                continue
+            _vet(info, name, image)
+            data = archive.extractfile(info).read() if info.isreg() else None
+            info.name = name
+            if info.islnk():
+                info.linkname = _relative(info.linkname, prefix) or ""
+            entries.append(Entry(info, data))
     return entries
 
 
@@ -250,20 +252,22 @@ def _app_entries(config: Config, release: list[Entry], launcher: list[Entry]) ->
                 entry.info.linkname = f"{APP}/{entry.info.linkname}"
             yield entry
     binary = launcher[0]
-    yield _directory(f"{APP}/bin")
-    yield Entry(_file_info(f"{APP}/bin/server", len(binary.data or b""), 0o755), binary.data)
+    server = f"{APP}/{contract.BIN_DIR}/{contract.SERVER_COMMAND}"
+    yield _directory(f"{APP}/{contract.BIN_DIR}")
+    yield Entry(_file_info(server, len(binary.data or b""), 0o755), binary.data)
     # One inode behind every name: the verbs, and the release's own name for
     # the subcommand form (`bin/hello check`), as with the stock start script.
     for verb in (*config.launcher.verbs, config.release):
-        link = tarfile.TarInfo(f"{APP}/bin/{verb}")
+        link = tarfile.TarInfo(f"{APP}/{contract.BIN_DIR}/{verb}")
         link.type = tarfile.LNKTYPE
-        link.linkname = f"{APP}/bin/server"
+        link.linkname = server
         link.mode = 0o755
         yield Entry(link)
-    yield _directory(f"{APP}/dist")
-    config_text = tls_options(f"/{APP}/dist-certs").encode()
-    yield Entry(_file_info(f"{APP}/dist/inet_tls.config", len(config_text), 0o644), config_text)
-    yield _directory(f"{APP}/dist-certs")
+    tls_file = f"{APP}/{contract.TLS_OPTIONS_FILE}"
+    yield _directory(posixpath.dirname(tls_file))
+    config_text = tls_options(contract.DIST_CERTS_MOUNT).encode()
+    yield Entry(_file_info(tls_file, len(config_text), 0o644), config_text)
+    yield _directory(f"{APP}/{contract.DIST_CERTS_DIR}")
 
 
 def _keep(name: str, config: Config) -> bool:
@@ -283,8 +287,8 @@ def tls_options(cert_dir: str) -> str:
     Host names are not checked (nodes are addressed by pod IP); trust comes
     from the dedicated distribution CA, which signs nothing else.
     """
-    files = (f'{{certfile, "{cert_dir}/dist-cert.pem"}}, {{keyfile, "{cert_dir}/dist-key.pem"}}, '
-             f'{{cacertfile, "{cert_dir}/dist-ca.pem"}}')
+    files = (f'{{certfile, "{cert_dir}/{contract.DIST_CERT}"}}, {{keyfile, "{cert_dir}/{contract.DIST_KEY}"}}, '
+             f'{{cacertfile, "{cert_dir}/{contract.DIST_CA}"}}')
     common = f"{files}, {{verify, verify_peer}}, {{versions, ['tlsv1.3']}}"
     return (
         "%% Generated by build-image: TLS distribution with mutual authentication.\n"
@@ -319,7 +323,7 @@ def _layer(entries: list[Entry], epoch: int, keep_owner: bool) -> bytes:
             info = entry.info
             info.mtime = min(int(info.mtime), epoch) if info.mtime else epoch
             info.uname = info.gname = ""
-            if not keep_owner or info.uid not in (0, RUN_USER):
+            if not keep_owner or info.uid not in (0, contract.RUN_UID):
                 info.uid = info.gid = 0
             if not info.issym() and not (info.isdir() and info.mode & 0o1000):
                 info.mode &= 0o7755 if info.uid == 0 else 0o7777
@@ -354,6 +358,7 @@ def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[st
         f"{LABEL}.launcher.require_tls": str(config.launcher.require_tls).lower(),
         f"{LABEL}.launcher.epmdless": str(config.launcher.epmdless).lower(),
         f"{LABEL}.launcher.verbs": ",".join(config.launcher.verbs),
+        f"{LABEL}.launcher.vm_flags": " ".join(config.launcher.vm_flags),
         f"{LABEL}.otp.patches": ",".join(p.name for p in config.otp.patches),
         f"{LABEL}.builder-base": plan.base.reference or plan.base.image,
         **build_labels(plan),  # hardening flags, stage keys, patch checksums, --set overrides
@@ -366,17 +371,18 @@ def _labels(plan: Plan, app_version: str, erts_version: str, build_info: dict[st
 
 
 def _timestamp(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _write_save_archive(target: Path, config: Config, tag: str, layers: list[bytes],
                         labels: dict[str, str]) -> str:
     """Write the image as a ``docker save`` archive; return its ID (sha256 of its config)."""
     settings = {
-        "User": f"{RUN_USER}:{RUN_USER}",
-        "Entrypoint": [f"/{APP}/bin/server"],
-        "Env": ["PATH=/app/bin", "LANG=C.UTF-8", "RELEASE_TMP=/tmp", "HOME=/home/nonroot"],
-        "WorkingDir": f"/{APP}",
+        "User": contract.RUN_USER,
+        "Entrypoint": [contract.ENTRYPOINT],
+        "Env": [f"PATH={contract.APP_ROOT}/{contract.BIN_DIR}", "LANG=C.UTF-8",
+                    f"RELEASE_TMP={contract.RELEASE_TMP}", f"HOME={contract.RUN_HOME}"],
+        "WorkingDir": contract.APP_ROOT,
         "ExposedPorts": {f"{config.launcher.dist_port}/tcp": {}},
         "Labels": labels,
     }

@@ -384,7 +384,9 @@ def _erlang_literal(node: object) -> object:
         return _NOT_LITERAL if _NOT_LITERAL in items else tuple(items)
     if kind == "cons" and len(node) == 4:
         head, tail = _erlang_literal(node[2]), _erlang_literal(node[3])
-        return _NOT_LITERAL if _NOT_LITERAL in (head, tail) else [head, *tail]  # type: ignore[misc]
+        if _NOT_LITERAL in (head, tail) or not isinstance(tail, list):
+            return _NOT_LITERAL  # computed, or an improper list
+        return [head, *tail]
     return _NOT_LITERAL
 
 

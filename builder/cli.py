@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 from builder import config as config_module
 from builder import contract
@@ -43,10 +43,14 @@ examples:
 """
 
 
+#: The registry each ``_add_*`` function adds its subcommand to.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is exit 64 (2 means "image unreadable" here)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}", hint=f"see `{self.prog} --help`")
 
 
@@ -76,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
-                                     parser_class=_Parser)
+    # Every subcommand's parser is a _Parser too (usage errors exit 64).
+    commands: Commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
+                                               parser_class=_Parser)
     for add in (_add_build, _add_render, _add_verify, _add_push, _add_sign, _add_dist_certs, _add_run, _add_seccomp,
                 _add_prune, *RELEASE_COMMANDS):
         add(commands)
@@ -97,7 +102,7 @@ def _with_config(command: argparse.ArgumentParser) -> None:
                          help="show tracebacks for errors")
 
 
-def _command(commands: argparse._SubParsersAction, name: str, summary: str, description: str,
+def _command(commands: Commands, name: str, summary: str, description: str,
              handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=summary, description=description,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,7 +112,7 @@ def _command(commands: argparse._SubParsersAction, name: str, summary: str, desc
 
 # -- build -------------------------------------------------------------------
 
-def _add_build(commands: argparse._SubParsersAction) -> None:
+def _add_build(commands: Commands) -> None:
     command = _command(
         commands, "build", "build, assemble and verify the image",
         "Fetch and verify the pinned sources, build each stage (cached by its inputs: an app\n"
@@ -162,7 +167,7 @@ def _run_build(args: argparse.Namespace) -> int:
 
 # -- render ------------------------------------------------------------------
 
-def _add_render(commands: argparse._SubParsersAction) -> None:
+def _add_render(commands: Commands) -> None:
     command = _command(
         commands, "render", "write the Dockerfiles and build contexts, build nothing",
         "Fetch and verify the sources, plan the stages and write each stage's Dockerfile and\n"
@@ -187,7 +192,7 @@ def _run_render(args: argparse.Namespace) -> int:
 
 # -- verify ------------------------------------------------------------------
 
-def _add_verify(commands: argparse._SubParsersAction) -> None:
+def _add_verify(commands: Commands) -> None:
     command = _command(
         commands, "verify", "check an image: hardened ELFs, no shell, non-root, no secrets",
         "Export IMAGE from the engine, read its layers safely and check every ELF and the image\n"
@@ -221,7 +226,7 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 # -- push --------------------------------------------------------------------
 
-def _add_push(commands: argparse._SubParsersAction) -> None:
+def _add_push(commands: Commands) -> None:
     command = _command(
         commands, "push", "push the built image to a registry with a reproducible digest",
         "Export the image from the engine, compress its layers deterministically, write the OCI\n"
@@ -249,8 +254,14 @@ def _run_push(args: argparse.Namespace) -> int:
         raise UsageError("nothing to do: give a registry REF, --oci DIR, or both",
                          hint="build-image push 127.0.0.1:5000/hello:latest")
     args.push = args.reference
-    config = config_module.load(args.config) if args.image is None or args.config.is_file() else None
-    _publish(args.image or _image_tag(config), args, config)  # type: ignore[arg-type]
+    config: config_module.Config | None
+    if args.image is None:
+        config = loaded = config_module.load(args.config)
+        image = _image_tag(loaded)
+    else:
+        config = config_module.load(args.config) if args.config.is_file() else None
+        image = args.image
+    _publish(image, args, config)
     return 0
 
 
@@ -289,7 +300,7 @@ def _verify_signed(image: str, key: Path) -> int:
 
 # -- sign --------------------------------------------------------------------
 
-def _add_sign(commands: argparse._SubParsersAction) -> None:
+def _add_sign(commands: Commands) -> None:
     command = _command(
         commands, "sign", "sign a pushed image and attach its SBOM and provenance (cosign)",
         "Have cosign sign the digest REF resolves to, with KEY and no transparency log, and attach\n"
@@ -330,7 +341,7 @@ def _image_tag(config: config_module.Config) -> str:
 
 # -- dist-certs --------------------------------------------------------------
 
-def _add_dist_certs(commands: argparse._SubParsersAction) -> None:
+def _add_dist_certs(commands: Commands) -> None:
     command = _command(
         commands, "dist-certs", "make a development CA and node certificates for TLS distribution",
         "Write DIR/ca/ (the CA; keep its key out of containers) and DIR/<node>/ with\n"
@@ -358,7 +369,7 @@ def _run_dist_certs(args: argparse.Namespace) -> int:
 
 # -- prune -------------------------------------------------------------------
 
-def _add_prune(commands: argparse._SubParsersAction) -> None:
+def _add_prune(commands: Commands) -> None:
     command = _command(
         commands, "prune", "remove stage images the given configs no longer use",
         "Plan each config (default: ./build-image.yaml) and remove every build-image/ stage\n"
@@ -392,7 +403,7 @@ def _run_prune(args: argparse.Namespace) -> int:
 
 # -- run ---------------------------------------------------------------------
 
-def _add_run(commands: argparse._SubParsersAction) -> None:
+def _add_run(commands: Commands) -> None:
     command = _command(
         commands, "run", "run the built image the way production should",
         "Run the image read-only, with every capability dropped, no-new-privileges, a tmpfs\n"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import yaml
 
@@ -21,10 +21,10 @@ from builder import contract
 from builder.audit import Allowance
 from builder.errors import ConfigError
 from builder.tasks import validate_tasks
+from builder.verify import ELF_PROPERTIES, IMAGE_CHECKS, VerifyPolicy, Waiver
 from builder.verify.policy import UNWAIVABLE
 from builder.vmflags import ALLOWED as ALLOWED_VM_FLAGS
 from builder.vmflags import check_words
-from builder.verify import ELF_PROPERTIES, IMAGE_CHECKS, VerifyPolicy, Waiver
 
 CONFIG_NAME = "build-image.yaml"
 
@@ -45,7 +45,7 @@ DEFAULT_SOURCE_DATE_EPOCH = 1_704_067_200  # 2024-01-01: any fixed instant keeps
 # them with -z relro but not -z now, and the loader and glibc's stub libraries
 # have no stack protector.  Each is named, so a new library in the base is
 # judged strictly until someone reviews it.  Every report shows these reasons.
-BUILT_IN_WAIVERS = tuple(
+_DEBIAN_BASE_WAIVERS = tuple(
     Waiver(path=path, properties=frozenset({"relro", "stack-protector", "fortify"}),
            reason="Debian bookworm's build of the run-time base library (relro without BIND_NOW, "
                   "glibc internals without the stack protector); build-image does not compile it")
@@ -56,11 +56,13 @@ BUILT_IN_WAIVERS = tuple(
             "libutil.so.1")),
         "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.*",
     )
-) + (
+)
+BUILT_IN_WAIVERS = (
+    *_DEBIAN_BASE_WAIVERS,
     # Built with our flags, but its one libc call is a memcpy whose size is
     # known only at run time, so _FORTIFY_SOURCE has nothing to rewrite
     # (checksec and hardening-check report it unfortified as well).
-    Waiver(path="/app/lib/asn1-*/priv/lib/asn1rt_nif.so", properties=frozenset({"fortify"}),
+    Waiver(path=f"{contract.APP_ROOT}/lib/asn1-*/priv/lib/asn1rt_nif.so", properties=frozenset({"fortify"}),
            reason="OTP's asn1 NIF: its only libc call is memcpy with a run-time size, which "
                   "_FORTIFY_SOURCE cannot check; built with the same flags as crypto.so"),
 )
@@ -273,7 +275,7 @@ def _check_release_name(release: str, launcher: LauncherConfig, where: str) -> N
                           "launcher command (server, start or a task verb)")
 
 
-def _otp(section: "_Section", base: Path) -> OtpConfig:
+def _otp(section: _Section, base: Path) -> OtpConfig:
     patches = tuple(_file(p, f"{section.where}patches[{i}]", base, section.file)
                     for i, p in enumerate(section.list("patches")))
     without = tuple(section.list("without", default=list(DEFAULT_OTP_WITHOUT)))
@@ -284,7 +286,7 @@ def _otp(section: "_Section", base: Path) -> OtpConfig:
                      patches=patches, without=without)
 
 
-def _source(section: "_Section", base: Path, consumed: tuple[str, ...] = ()) -> SourcePin:
+def _source(section: _Section, base: Path, consumed: tuple[str, ...] = ()) -> SourcePin:
     version = section.text("version", pattern=VERSION, allowed="a release version such as 27.3.4.1")
     sha256 = section.text("sha256", default=None, pattern=SHA256,
                           allowed="64 lower-case hex digits (sha256sum of the tarball)")
@@ -309,7 +311,7 @@ def _source(section: "_Section", base: Path, consumed: tuple[str, ...] = ()) -> 
     return pin
 
 
-def _hardening(section: "_Section") -> Hardening:
+def _hardening(section: _Section) -> Hardening:
     cflags = tuple(section.list("cflags", default=list(DEFAULT_CFLAGS)))
     ldflags = tuple(section.list("ldflags", default=list(DEFAULT_LDFLAGS)))
     for name, flags in (("cflags", cflags), ("ldflags", ldflags)):
@@ -324,7 +326,7 @@ def _hardening(section: "_Section") -> Hardening:
     return Hardening(cflags=cflags, ldflags=ldflags)
 
 
-def _launcher(section: "_Section") -> LauncherConfig:
+def _launcher(section: _Section) -> LauncherConfig:
     tasks_section = section.section("tasks")
     tasks = validate_tasks(tasks_section.string_map())
     config = LauncherConfig(
@@ -338,7 +340,7 @@ def _launcher(section: "_Section") -> LauncherConfig:
     return config
 
 
-def _vm_flags(section: "_Section") -> tuple[str, ...]:
+def _vm_flags(section: _Section) -> tuple[str, ...]:
     """Each item is one emulator flag with its value (``"+S 4:4"``), checked against the allowlist."""
     words: list[str] = []
     for i, item in enumerate(section.list("vm_flags")):
@@ -359,7 +361,7 @@ def _lock_pins_hex(app: Path) -> bool:
     return lock.is_file() and "{:hex," in lock.read_text(encoding="utf-8", errors="replace")
 
 
-def _hex(section: "_Section", base: Path) -> HexConfig:
+def _hex(section: _Section, base: Path) -> HexConfig:
     """``hex:``: the client pinned like OTP (url or path, with sha256), and where packages come from."""
     flags = ("repository", "unsafe_skip_signature_check", "network")
     client = _source(section, base, consumed=flags)
@@ -385,7 +387,7 @@ def _hex(section: "_Section", base: Path) -> HexConfig:
     return config
 
 
-def _bases(section: "_Section") -> Bases:
+def _bases(section: _Section) -> Bases:
     bases = Bases(
         debian_suite=section.text("debian_suite", default="bookworm", pattern=DEBIAN_SUITE,
                                   allowed="a Debian suite such as bookworm"),
@@ -398,7 +400,7 @@ def _bases(section: "_Section") -> Bases:
     return bases
 
 
-def _verify(section: "_Section", verbs: tuple[str, ...]) -> VerifyPolicy:
+def _verify(section: _Section, verbs: tuple[str, ...]) -> VerifyPolicy:
     default = VerifyPolicy()
     required = section.list("require", default=sorted(default.required))
     for i, prop in enumerate(required):
@@ -429,7 +431,7 @@ def _audit(section: _Section) -> tuple[Allowance, ...]:
     return tuple(allowances)
 
 
-def _waiver(section: "_Section") -> Waiver:
+def _waiver(section: _Section) -> Waiver:
     properties = section.list("properties", default=["*"])
     known = sorted({*ELF_PROPERTIES, *IMAGE_CHECKS})
     for i, prop in enumerate(properties):
@@ -467,8 +469,8 @@ def _file(value: object, name: str, base: Path, file: Path) -> Path:
     return resolved
 
 
-def _did_you_mean(word: object, choices: object) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)  # type: ignore[arg-type]
+def _did_you_mean(word: object, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -502,11 +504,11 @@ class _Section:
             raise ConfigError(f"{self.file}: {self.where}{key} is required")
         return default
 
-    def fail(self, key: str, value: object, allowed: str) -> None:
+    def fail(self, key: str, value: object, allowed: str) -> NoReturn:
         name = f"{self.where}{key}".rstrip(".") or "the document"
         raise ConfigError(f"{self.file}: {name}: {value!r} is not allowed; expected {allowed}")
 
-    def section(self, key: str, required: bool = False) -> "_Section":
+    def section(self, key: str, required: bool = False) -> _Section:
         value = self.get(key, _MISSING if required else None)
         return _Section(value, f"{self.where}{key}.", self.file)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from builder.archive import member_bytes
 from builder.errors import ImageUnreadable
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -107,7 +108,7 @@ def from_save_archive(stream: IO[bytes]) -> OciImage:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
                 if member.isreg():
-                    files[member.name] = archive.extractfile(member).read()  # type: ignore[union-attr]
+                    files[member.name] = member_bytes(archive, member)
         (entry,) = json.loads(files["manifest.json"])
         return from_layers(files[entry["Config"]], [files[name] for name in entry["Layers"]])
     except (tarfile.TarError, KeyError, ValueError, TypeError) as exc:

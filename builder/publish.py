@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import oci
+from builder.archive import member_bytes
 from builder.config import Config
 from builder.engine_protocol import Engine, as_file
 from builder.errors import ImageUnreadable
@@ -72,7 +73,7 @@ def read_sbom(engine: Engine, image: str) -> bytes:
         raise ImageUnreadable(f"{image} has no {SBOM_LABEL} label",
                               hint="it was not assembled by this build-image: build it again")
     with engine.archive_from_image(image, SBOM_PATH) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
-        sbom = next((archive.extractfile(m).read() for m in archive if m.isreg()), b"")  # type: ignore[union-attr]
+        sbom = next((member_bytes(archive, m) for m in archive if m.isreg()), b"")
     if hashlib.sha256(sbom).hexdigest() != expected:
         raise ImageUnreadable(f"{image}: {SBOM_PATH} does not match its {SBOM_LABEL} label",
                               hint="the image was altered after assembly: build it again")

@@ -31,12 +31,13 @@ INTERPRETER_LIBRARIES = re.compile(r"lib(?:python|perl|ruby|lua|tcl|guile|node|p
 
 #: OTP and Elixir applications whose own calls to os:cmd/heart are the
 #: platform's business; the note is about the user's code.
-PLATFORM_APPS = frozenset("""
-    kernel stdlib compiler sasl crypto ssl public_key asn1 inets os_mon runtime_tools
-    tools mnesia xmerl syntax_tools parsetools eldap snmp ssh ftp tftp erl_interface
-    observer debugger wx et megaco diameter edoc eunit common_test dialyzer
-    reltool erts elixir logger iex eex mix ex_unit hex
-""".split())
+PLATFORM_APPS = frozenset([
+    "kernel", "stdlib", "compiler", "sasl", "crypto", "ssl", "public_key", "asn1", "inets",
+    "os_mon", "runtime_tools", "tools", "mnesia", "xmerl", "syntax_tools", "parsetools", "eldap",
+    "snmp", "ssh", "ftp", "tftp", "erl_interface", "observer", "debugger", "wx", "et", "megaco",
+    "diameter", "edoc", "eunit", "common_test", "dialyzer", "reltool", "erts", "elixir", "logger",
+    "iex", "eex", "mix", "ex_unit", "hex",
+])
 
 _STICKY = 0o1000
 

@@ -27,7 +27,8 @@ OUTPUTS: dict[str, tuple[str, list[tuple[str, bytes | None]]]] = {
         ("release/erts-15.2.7", None), ("release/erts-15.2.7/bin", None),
         ("release/erts-15.2.7/bin/beam.smp", b"not an ELF, just bytes"),
         ("release/lib", None), ("release/lib/hello-0.1.0", None),
-        ("release/lib/hello-0.1.0/ebin", None), ("release/lib/hello-0.1.0/ebin/hello.app", b"{application,hello,[]}.\n"),
+        ("release/lib/hello-0.1.0/ebin", None),
+        ("release/lib/hello-0.1.0/ebin/hello.app", b"{application,hello,[]}.\n"),
     ]),
     "otp": ("/opt/otp/BUILD-INFO", [("BUILD-INFO", b"openssl 3.0.15\n")]),
     "runtime": ("/rootfs", [
