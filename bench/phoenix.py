@@ -35,13 +35,12 @@ REPO = Path(__file__).resolve().parent.parent
 for helpers in ("tests", "tests/runtime", "tests/apps", "bench"):
     sys.path.insert(0, str(REPO / helpers))
 
-from hex_repository import FIXTURES, HEX_VERSION, build_repository, serve  # noqa: E402
-
 from build import reference_size  # noqa: E402  (bench/build.py)
 from builder import config as config_module  # noqa: E402
 from builder.build import Progress, build_all, debian_rootfs  # noqa: E402
 from builder.engine import DockerEngine  # noqa: E402
 from builder.pipeline import build, prepare  # noqa: E402
+from hex_repository import FIXTURES, HEX_VERSION, build_repository, serve  # noqa: E402
 from runtime_support import create_network, remove_network  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "phoenix"

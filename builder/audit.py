@@ -26,7 +26,6 @@ written reason).  Anything else fails the build.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import struct
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Final
 
 from builder.errors import ImageUnreadable
+from builder.verify.beam import NotABeam, read_chunks
 
 AUDIT_PATH: Final = "/app/beam-audit.json"
 _BASELINES: Final = Path(__file__).resolve().parent / "audit_baselines"
@@ -131,16 +131,12 @@ class Beam:
 
 def read_beam(data: bytes) -> Beam:
     """The module's name, import table and (when present) decoded debug info."""
-    chunks = _chunks(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-    atoms = _atoms(chunks)
-    table = chunks.get(b"ImpT", b"")
-    imports = []
-    if len(table) >= 4:
-        (count,) = struct.unpack_from(">I", table, 0)
-        for index in range(count):
-            module, function, arity = struct.unpack_from(">III", table, 4 + 12 * index)
-            imports.append((atoms[module - 1], atoms[function - 1], arity))
-    return Beam(atoms[0], tuple(imports), _debug_info(chunks.get(b"Dbgi")))
+    try:
+        parsed = read_chunks(data)
+    except (NotABeam, IndexError, struct.error, OSError, EOFError) as exc:
+        raise ImageUnreadable(f"a .beam file this reader cannot parse ({exc})",
+                              hint="the release holds a file that is not a compiled module") from exc
+    return Beam(parsed.module, tuple(parsed.imports()), _debug_info(parsed.chunks.get(b"Dbgi")))
 
 
 def _debug_info(chunk: bytes | None) -> object | None:
@@ -159,38 +155,6 @@ def _without_code(dbgi: object) -> bool:
     """erlc without +debug_info still writes Dbgi: ``{debug_info_v1, erl_abstract_code, {none, _}}``."""
     return (isinstance(dbgi, tuple) and len(dbgi) == 3 and isinstance(dbgi[2], tuple)
                             and len(dbgi[2]) == 2 and dbgi[2][0] == "none")
-
-
-def _chunks(data: bytes) -> dict[bytes, bytes]:
-    if data[:4] != b"FOR1" or data[8:12] != b"BEAM":
-        raise ImageUnreadable("a .beam file without a FOR1/BEAM header",
-                              hint="the release holds a file that is not a compiled module")
-    chunks: dict[bytes, bytes] = {}
-    offset = 12
-    while offset + 8 <= len(data):
-        name = data[offset:offset + 4]
-        (size,) = struct.unpack_from(">I", data, offset + 4)
-        chunks[name] = data[offset + 8:offset + 8 + size]
-        offset += 8 + ((size + 3) & ~3)
-    return chunks
-
-
-def _atoms(chunks: dict[bytes, bytes]) -> list[str]:
-    table = chunks.get(b"AtU8") or chunks.get(b"Atom") or b""
-    if len(table) < 4:
-        raise ImageUnreadable("a .beam file without an atom table")
-    (count,) = struct.unpack_from(">i", table, 0)
-    atoms, offset = [], 4
-    for _ in range(abs(count)):
-        if count < 0:  # OTP 28+: lengths in the compact term encoding
-            first = table[offset]
-            length, offset = ((first >> 4, offset + 1) if not first & 0x08
-                              else (((first & 0xE0) << 3) | table[offset + 1], offset + 2))
-        else:
-            length, offset = table[offset], offset + 1
-        atoms.append(table[offset:offset + length].decode("utf-8", errors="replace"))
-        offset += length
-    return atoms
 
 
 class Atom(str):

@@ -1,15 +1,18 @@
-"""Which shell-dependent functions a compiled BEAM module calls.
+"""Reading compiled BEAM modules: their chunks, atoms and import table.
 
+Which shell-dependent functions a module calls is the verifier's use:
 ``os:cmd/1,2`` and ``heart`` (with ``HEART_COMMAND``) run through
 ``/bin/sh``, which a shell-free image does not have: they fail at run time,
 not at build time.  Reading a module's import table (``ImpT`` chunk, atoms
-from ``AtU8``) finds the calls without loading anything.
+from ``AtU8``) finds the calls without loading anything.  The build-time
+call audit (``builder.audit``) reads modules through :func:`read_chunks` too.
 """
 
 from __future__ import annotations
 
 import gzip
 import struct
+from dataclasses import dataclass
 
 SHELL_DEPENDENT_MODULES = frozenset({"heart"})
 SHELL_DEPENDENT_FUNCTIONS = frozenset({("os", "cmd")})
@@ -19,12 +22,32 @@ class NotABeam(Exception):
     """The bytes are not a BEAM file this reader understands."""
 
 
+@dataclass(frozen=True)
+class BeamChunks:
+    """A module's chunks by name, with its atom table decoded."""
+
+    chunks: dict[bytes, bytes]
+    atoms: list[str]
+
+    @property
+    def module(self) -> str:
+        return self.atoms[0]
+
+    def imports(self) -> list[tuple[str, str, int]]:
+        """(module, function, arity) of every external function the module calls."""
+        return _imports(self.chunks.get(b"ImpT", b""), self.atoms)
+
+
+def read_chunks(data: bytes) -> BeamChunks:
+    """Split a (possibly gzipped) .beam file; :class:`NotABeam` when it is not one."""
+    chunks = _chunks(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    return BeamChunks(chunks, _atoms(chunks))
+
+
 def shell_dependent_imports(data: bytes) -> tuple[str, ...]:
     """``module:function/arity`` of every import that needs ``/bin/sh``."""
-    chunks = _chunks(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-    atoms = _atoms(chunks)
     found = set()
-    for module, function, arity in _imports(chunks.get(b"ImpT", b""), atoms):
+    for module, function, arity in read_chunks(data).imports():
         if module in SHELL_DEPENDENT_MODULES or (module, function) in SHELL_DEPENDENT_FUNCTIONS:
             found.add(f"{module}:{function}/{arity}")
     return tuple(sorted(found))

@@ -28,7 +28,6 @@ from builder.certs import write_dist_certs
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime"))
 
 from hex_repository import HEX_VERSION, HexRepository, build_repository, fixtures_or_skip, serve
-
 from runtime_support import (
     Node,
     NodeSpec,

@@ -20,11 +20,11 @@ import docker
 import pytest
 import yaml
 from conftest import EXAMPLES, BuiltApp, build_with_cli, phoenix_config
-from hex_repository import HexRepository
 
 from builder.build import Progress
 from builder.config import load
 from builder.pipeline import prepare
+from hex_repository import HexRepository
 from hygiene import LABELS
 from runtime_support import Node, NodeSpec, http_get, wait_for
 

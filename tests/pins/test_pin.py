@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from archive_fixture import TODAY, Listed, sha256_of_listed, tarball, write_archive
 
+from archive_fixture import TODAY, Listed, sha256_of_listed, tarball, write_archive
 from builder import config as config_module
 from builder.cli import main
 from builder.pinfile import NewPin, rewrite

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from archive_fixture import TODAY, Listed, sha256_of_listed, write_archive
 
+from archive_fixture import TODAY, Listed, sha256_of_listed, write_archive
 from builder.cli import main
 from builder.errors import NewerReleaseAvailable
 from builder.pins import change_kind

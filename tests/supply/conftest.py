@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cosign_keys import make_key_pair
-from local_registry import local_registry
 
 from builder import config as config_module
 from builder.appsource import AppSource
 from builder.sources import FetchedSource
+from cosign_keys import make_key_pair
+from local_registry import local_registry
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "hello" / "build-image.yaml"
 

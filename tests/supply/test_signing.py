@@ -14,11 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cosign_keys import ENV
 
 from builder import oci
 from builder.engine_protocol import as_file
 from builder.registry import Reference, Registry, push
+from cosign_keys import ENV
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "examples" / "hello" / "build-image.yaml"

@@ -19,9 +19,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cosign_keys import ENV
 
 from builder.registry import Reference, Registry
+from cosign_keys import ENV
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "examples" / "hello" / "build-image.yaml"

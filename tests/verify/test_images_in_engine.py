@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_images import POLICY, app_layer, base_layer
 
 from _support import directory, layer, symlink
 from builder.engine import DockerEngine
 from builder.errors import ImageUnreadable
 from builder.verify import verify_image
+from test_images import POLICY, app_layer, base_layer
 
 pytestmark = [pytest.mark.docker, pytest.mark.tools("gcc")]
 
