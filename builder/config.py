@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -72,6 +73,14 @@ RELEASE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 DEBIAN_SUITE = re.compile(r"[a-z][a-z0-9-]*")
 
 
+class SourceKind(StrEnum):
+    """Where a pinned tarball comes from."""
+
+    URL = "url"
+    PATH = "path"
+    DEBIAN = "debian"
+
+
 @dataclass(frozen=True)
 class SourcePin:
     """Where a pinned tarball comes from: exactly one of url, path, debian."""
@@ -83,8 +92,8 @@ class SourcePin:
     debian_suite: str | None = None
 
     @property
-    def kind(self) -> str:
-        return "url" if self.url else "path" if self.path else "debian"
+    def kind(self) -> SourceKind:
+        return SourceKind.URL if self.url else SourceKind.PATH if self.path else SourceKind.DEBIAN
 
 
 @dataclass(frozen=True)
@@ -305,7 +314,7 @@ def _source(section: _Section, base: Path, consumed: tuple[str, ...] = ()) -> So
         pin = SourcePin(version=version, sha256=sha256,
                         debian_suite=section.text("debian", pattern=DEBIAN_SUITE,
                                                   allowed="a Debian suite such as trixie"))
-    if pin.kind != "debian" and sha256 is None:
+    if pin.kind is not SourceKind.DEBIAN and sha256 is None:
         section.fail("sha256", None, f"a sha256 is required for a {pin.kind} source")
     section.finish(consumed)
     return pin
@@ -365,7 +374,7 @@ def _hex(section: _Section, base: Path) -> HexConfig:
     """``hex:``: the client pinned like OTP (url or path, with sha256), and where packages come from."""
     flags = ("repository", "unsafe_skip_signature_check", "network")
     client = _source(section, base, consumed=flags)
-    if client.kind == "debian":
+    if client.kind is SourceKind.DEBIAN:
         section.fail("debian", client.debian_suite, "url or path of the Hex client's source tarball, with its sha256")
     repository = section.section("repository")
     url = repository.text("url", default=None, pattern=re.compile(r"https?://\S+"),

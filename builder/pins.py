@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import pinfile
-from builder.config import VERSION, Config, SourcePin
+from builder.config import VERSION, Config, SourceKind, SourcePin
 from builder.debian import OrigTarball
 from builder.errors import SourceError, UsageError
 from builder.records import parse_patch_sums, patch_sums
@@ -69,7 +69,7 @@ def resolve(config: Config, target: Target, read_indexes: Callable[[Sequence[str
     if not VERSION.fullmatch(target.version):
         raise UsageError(f"{target.version!r} is not a release version", hint="e.g. 27.3.4.3 or 1.18.4")
     pin = current_pin(config, target.name)
-    if target.url_pattern is not None or (target.debian_suite is None and pin.kind == "url"):
+    if target.url_pattern is not None or (target.debian_suite is None and pin.kind is SourceKind.URL):
         pattern = target.url_pattern or url_pattern(pin)
         return _from_url(target, pattern)
     suite = target.debian_suite or pin.debian_suite
@@ -204,7 +204,7 @@ def check(config: Config, indexes: SourceIndexes) -> list[PinReport]:
     reports = []
     for report in pins(config):
         package = DEBIAN_PACKAGES.get(report.name)
-        if report.pin.kind != "debian" or package is None:
+        if report.pin.kind is not SourceKind.DEBIAN or package is None:
             reports.append(dataclasses.replace(report, checked=f"a {report.pin.kind} source has no index to "
                                                "look in; move it with --debian SUITE to be told of new releases"))
             continue

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tarsafe
 
-from builder.config import SourcePin
+from builder.config import SourceKind, SourcePin
 from builder.debian import Mirror, fetch_orig_tarball
 from builder.errors import SourceError
 
@@ -48,10 +48,10 @@ def fetch(name: str, pin: SourcePin, mirror: Mirror | None) -> FetchedSource:
     """Bring the tarball pinned by ``pin`` into the cache and verify it."""
     store = cache_dir() / "sources"
     store.mkdir(parents=True, exist_ok=True)
-    if pin.kind == "path":
+    if pin.kind is SourceKind.PATH:
         assert pin.path is not None
         path, origin = pin.path, str(pin.path)
-    elif pin.kind == "url":
+    elif pin.kind is SourceKind.URL:
         assert pin.url is not None and pin.sha256 is not None
         path, origin = _download(pin.url, pin.sha256, store), pin.url
     else:

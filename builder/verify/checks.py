@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from builder import audit, contract
 from builder.verify.elf import CET, FORTIFY, Status
-from builder.verify.imagefs import ImageContents, Node
+from builder.verify.imagefs import ImageContents, Node, NodeKind, SecretKind
 from builder.verify.policy import VerifyPolicy
 from builder.verify.report import ElfRow, Finding, Note
 from builder.vmflags import vm_args_problems
@@ -106,7 +106,7 @@ def _sorted(contents: ImageContents) -> Iterator[Node]:
 
 def _shells(contents: ImageContents) -> Iterator[Finding]:
     for node in _sorted(contents):
-        if node.kind == "dir":
+        if node.kind is NodeKind.DIR:
             continue
         name = posixpath.basename(node.path)
         if SHELL_NAMES.fullmatch(name):
@@ -136,7 +136,7 @@ def _entrypoint(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Findi
     if contents.entrypoint != (policy.entrypoint,):
         yield Finding("entrypoint", "", f"ENTRYPOINT {list(contents.entrypoint)} is not [{policy.entrypoint!r}]")
     node = contents.files.get(policy.entrypoint)
-    if node is None or node.kind != "file":
+    if node is None or node.kind is not NodeKind.FILE:
         yield Finding("entrypoint", policy.entrypoint, "the launcher is not a regular file in the image")
     elif node.elf is None:
         yield Finding("entrypoint", policy.entrypoint, "the launcher is not an ELF executable")
@@ -150,7 +150,7 @@ def _hardlinks(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Findin
     for verb in policy.verbs:
         path = f"{bindir}/{verb}"
         node = contents.files.get(path)
-        if node is None or node.kind != "file":
+        if node is None or node.kind is not NodeKind.FILE:
             yield Finding("hardlinked-entrypoints", path, f"verb {verb!r} is not a file in the image")
         elif launcher is None or node.inode != launcher.inode:
             yield Finding("hardlinked-entrypoints", path, f"not a hard link of {policy.entrypoint}")
@@ -158,16 +158,16 @@ def _hardlinks(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Findin
 
 def _setuid(contents: ImageContents) -> Iterator[Finding]:
     for node in _sorted(contents):
-        if node.kind != "dir" and node.mode & 0o6000:
+        if node.kind is not NodeKind.DIR and node.mode & 0o6000:
             bits = " and ".join(b for bit, b in ((0o4000, "setuid"), (0o2000, "setgid")) if node.mode & bit)
             yield Finding("no-setuid", node.path, f"mode {node.mode:04o} ({bits})")
 
 
 def _world_writable(contents: ImageContents) -> Iterator[Finding]:
     for node in _sorted(contents):
-        if node.kind == "symlink" or not node.mode & 0o002:
+        if node.kind is NodeKind.SYMLINK or not node.mode & 0o002:
             continue
-        if node.path == "/tmp" and node.kind == "dir" and node.mode & _STICKY:
+        if node.path == "/tmp" and node.kind is NodeKind.DIR and node.mode & _STICKY:
             continue
         yield Finding("no-world-writable", node.path, f"{node.kind} mode {node.mode:04o}")
 
@@ -179,13 +179,13 @@ def _read_only_app(contents: ImageContents, policy: VerifyPolicy) -> Iterator[Fi
             continue
         if node.uid == policy.run_user:
             yield Finding("read-only-app", node.path, f"owned by the run user {policy.run_user}")
-        elif node.kind != "symlink" and node.gid == policy.run_user and node.mode & 0o020:
+        elif node.kind is not NodeKind.SYMLINK and node.gid == policy.run_user and node.mode & 0o020:
             yield Finding("read-only-app", node.path, f"group-writable by the run user's group {policy.run_user}")
 
 
 def _secrets(contents: ImageContents) -> Iterator[Finding]:
     for sighting in contents.sightings:
-        check = "no-cookie" if sighting.kind == "cookie" else "no-private-key"
+        check = "no-cookie" if sighting.kind is SecretKind.COOKIE else "no-private-key"
         where = f"in layer {sighting.layer}"
         if sighting.deleted:
             where += ", deleted by a later layer but still shipped in the image"

@@ -77,11 +77,20 @@ class Check:
     detail: str
 
 
+class ElfKind(StrEnum):
+    """What the ELF header and dynamic section say a file is."""
+
+    EXECUTABLE = "executable"
+    PIE_EXECUTABLE = "pie-executable"
+    STATIC_PIE = "static-pie"
+    SHARED_OBJECT = "shared-object"
+
+
 @dataclass(frozen=True)
 class ElfFacts:
     """What the verifier learned from one ELF file."""
 
-    kind: str  # "pie-executable", "executable", "static-pie", "shared-object"
+    kind: ElfKind
     soname: str
     interp: str
     needed: tuple[str, ...]
@@ -195,17 +204,17 @@ def _symbols(elf: ELFFile, section: object) -> _Symbols:
     return _Symbols(frozenset(imported), frozenset(defined))
 
 
-def _kind(elf: ELFFile, interp: str, dynamic: _Dynamic) -> str:
+def _kind(elf: ELFFile, interp: str, dynamic: _Dynamic) -> ElfKind:
     if elf["e_type"] == "ET_EXEC":
-        return "executable"
+        return ElfKind.EXECUTABLE
     pie_flag = bool(dynamic.flag("DT_FLAGS_1") & _DF_1_PIE)
     if interp and (pie_flag or not dynamic.values("DT_SONAME")):
-        return "pie-executable"
-    return "static-pie" if pie_flag else "shared-object"
+        return ElfKind.PIE_EXECUTABLE
+    return ElfKind.STATIC_PIE if pie_flag else ElfKind.SHARED_OBJECT
 
 
-def _pie(kind: str, dynamic: _Dynamic) -> Check:
-    if kind == "executable":
+def _pie(kind: ElfKind, dynamic: _Dynamic) -> Check:
+    if kind is ElfKind.EXECUTABLE:
         return Check(PIE, Status.FAIL, "ET_EXEC: fixed load address (linked without -pie)")
     if dynamic.values("DT_TEXTREL") or dynamic.flag("DT_FLAGS") & 0x4:
         return Check(PIE, Status.FAIL, f"{kind} with text relocations (code not compiled -fPIC)")

@@ -32,6 +32,7 @@ import posixpath
 import re
 import tarfile
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,12 +54,28 @@ _READ_WHOLE = frozenset({"vm.args", "beam-audit.json"})
 _TEXT_LIMIT = 1 << 20
 
 
+class NodeKind(StrEnum):
+    """What a path of the final filesystem is (devices never get this far)."""
+
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    FIFO = "fifo"
+
+
+class SecretKind(StrEnum):
+    """A secret the image must not carry in any layer."""
+
+    COOKIE = "cookie"
+    PRIVATE_KEY = "private-key"
+
+
 @dataclass(frozen=True)
 class Node:
     """One path of the final filesystem."""
 
     path: str
-    kind: str  # "file", "dir", "symlink", "fifo"
+    kind: NodeKind
     mode: int  # permission bits with setuid/setgid/sticky
     uid: int
     gid: int
@@ -79,7 +96,7 @@ class Node:
 class Sighting:
     """A secret seen in a layer, whether or not it survives to the final image."""
 
-    kind: str  # "cookie" or "private-key"
+    kind: SecretKind
     path: str
     layer: int
     deleted: bool = False
@@ -254,19 +271,19 @@ def _entry(layer: TarSafe, member: tarfile.TarInfo, counter: _Counter) -> _Entry
         return _Entry(posixpath.join(posixpath.dirname(path), base[len(_WHITEOUT):]), None, whiteout="file")
     node = functools.partial(Node, path=path, mode=member.mode & 0o7777, uid=member.uid, gid=member.gid)
     if member.isdir():
-        return _Entry(path, node(kind="dir"))
+        return _Entry(path, node(kind=NodeKind.DIR))
     if member.issym():
         _check_symlink(path, member.linkname)
-        return _Entry(path, node(kind="symlink", target=member.linkname))
+        return _Entry(path, node(kind=NodeKind.SYMLINK, target=member.linkname))
     if member.islnk():
         return _Entry(path, None, link="/" + _relative_name(member.linkname))
     if member.isfifo():
-        return _Entry(path, node(kind="fifo"))
+        return _Entry(path, node(kind=NodeKind.FIFO))
     if member.isfile():
         data = layer.extractfile(member)
         assert isinstance(data, io.BufferedReader)  # tarfile's ExFileObject
-        content = _read_content(node(kind="file", size=member.size, inode=counter.next()), data, counter.dump_dir)
-        return _Entry(path, content)
+        summary = node(kind=NodeKind.FILE, size=member.size, inode=counter.next())
+        return _Entry(path, _read_content(summary, data, counter.dump_dir))
     raise _Hostile(f"{member.name}: {_kind_word(member)} not allowed in an image")
 
 
@@ -310,13 +327,13 @@ def _has_private_key(data: IO[bytes]) -> bool:
 
 def _sightings(entry: _Entry) -> list[Sighting]:
     node = entry.node
-    if node is None or node.kind == "dir":
+    if node is None or node.kind is NodeKind.DIR:
         return []
     found = []
     if posixpath.basename(node.path) in _COOKIE_NAMES or node.path.endswith("/releases/COOKIE"):
-        found.append(Sighting("cookie", node.path, 0))
+        found.append(Sighting(SecretKind.COOKIE, node.path, 0))
     if "private-key" in node.embeds:
-        found.append(Sighting("private-key", node.path, 0))
+        found.append(Sighting(SecretKind.PRIVATE_KEY, node.path, 0))
     return found
 
 
@@ -368,7 +385,7 @@ def _kind_word(member: tarfile.TarInfo) -> str:
 # -- applying layers ---------------------------------------------------------
 
 def _apply_layers(layers: list[_LayerScan], name: str) -> tuple[dict[str, Node], list[Sighting]]:
-    files: dict[str, Node] = {"/": Node(path="/", kind="dir", mode=0o755, uid=0, gid=0)}
+    files: dict[str, Node] = {"/": Node(path="/", kind=NodeKind.DIR, mode=0o755, uid=0, gid=0)}
     sightings: list[Sighting] = []
     for index, layer in enumerate(layers):
         for entry in layer.entries:
@@ -408,12 +425,12 @@ def _add(files: dict[str, Node], entry: _Entry, layer: int) -> None:
     node = entry.node
     if entry.link:
         source = files.get(entry.link)
-        if source is None or source.kind == "dir":
+        if source is None or source.kind is NodeKind.DIR:
             raise _Hostile(f"{entry.path}: hard link to {entry.link}, which is not a file in the image")
         node = replace(source, path=entry.path, layer=layer)
     assert node is not None
     existing = files.get(entry.path)
-    if existing is not None and existing.kind == "dir" and node.kind != "dir":
+    if existing is not None and existing.kind is NodeKind.DIR and node.kind is not NodeKind.DIR:
         _remove_below(files, entry.path)
     files[entry.path] = replace(node, layer=layer)
 
@@ -424,15 +441,15 @@ def _ensure_parents(files: dict[str, Node], path: str, layer: int) -> None:
     while parent != "/":
         node = files.get(parent)
         if node is not None:
-            if node.kind == "symlink":
+            if node.kind is NodeKind.SYMLINK:
                 raise _Hostile(f"{path}: placed beneath the symlink {parent} -> {node.target}")
-            if node.kind != "dir":
+            if node.kind is not NodeKind.DIR:
                 raise _Hostile(f"{path}: placed beneath the {node.kind} {parent}")
             break
         missing.append(parent)
         parent = posixpath.dirname(parent)
     for directory in missing:
-        files[directory] = Node(path=directory, kind="dir", mode=0o755, uid=0, gid=0, layer=layer)
+        files[directory] = Node(path=directory, kind=NodeKind.DIR, mode=0o755, uid=0, gid=0, layer=layer)
 
 
 class _Counter:
