@@ -33,9 +33,8 @@ from runtime_support import (
     NodeSpec,
     PrivateNetwork,
     create_network,
-    remove,
     remove_network,
-    start,
+    started_containers,
 )
 
 APPS = Path(__file__).resolve().parent
@@ -106,18 +105,8 @@ def apps_cookie() -> str:
 @pytest.fixture
 def run_app(docker_client: docker.DockerClient, apps_network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
     """Start containers for one test (least privilege, see runtime_support.start); all removed afterwards."""
-    started: list[Node] = []
-
-    def _run(spec: NodeSpec) -> Node:
-        node = start(docker_client, apps_network, spec)
-        started.append(node)
-        return node
-
-    try:
-        yield _run
-    finally:
-        for node in started:
-            remove(node)
+    with started_containers(docker_client, apps_network) as run:
+        yield run
 
 
 # -- Hex: the fixture repository and examples/phoenix ---------------------------------

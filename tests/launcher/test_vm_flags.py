@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder.tasks import render_task_header
-from tests.launcher.conftest import REL_VSN, TASKS, Variant
+from tests.launcher.conftest import LAUNCHER_SRC, REL_VSN, TASKS, Variant
 
 FLAGS = ("+S", "2:2", "+sbwt", "none", "+MBas", "aobf")
 ODD = ("+P", 'a "quoted" ??= \\ word\n', "é")
@@ -82,8 +82,7 @@ def test_vm_flags_round_trip_through_the_c_compiler(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("header", ["tasks-none.h", "rendered"])
 def test_every_header_defines_both_macros(tmp_path: Path, header: str) -> None:
-    from tests.launcher.conftest import LAUNCHER_SRC
-
+    """The default header and an empty rendered one compile and define both tables, empty."""
     path = LAUNCHER_SRC / header
     if header == "rendered":
         path = tmp_path / "tasks.h"

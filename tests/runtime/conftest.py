@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -18,7 +17,14 @@ import pytest
 from builder import contract
 from builder.certs import write_dist_certs, write_foreign_node
 from builder.engine import DockerEngine
-from runtime_support import Node, NodeSpec, PrivateNetwork, create_network, remove, remove_network, start
+from runtime_support import (
+    Node,
+    NodeSpec,
+    PrivateNetwork,
+    create_network,
+    remove_network,
+    started_containers,
+)
 
 CONTAINER_USER = (contract.RUN_UID, contract.RUN_GID)
 CLUSTER_NODES = ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8")
@@ -69,26 +75,10 @@ def cookie() -> str:
     return secrets.token_urlsafe(32)
 
 
-@contextmanager
-def _containers(client: docker.DockerClient, network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
-    started: list[Node] = []
-
-    def _run(spec: NodeSpec) -> Node:
-        node = start(client, network, spec)
-        started.append(node)
-        return node
-
-    try:
-        yield _run
-    finally:
-        for node in started:
-            remove(node)
-
-
 @pytest.fixture
 def run_node(docker_client: docker.DockerClient, dist_network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
     """Start containers for one test; all are removed afterwards, pass or fail."""
-    with _containers(docker_client, dist_network) as run:
+    with started_containers(docker_client, dist_network) as run:
         yield run
 
 
@@ -96,5 +86,5 @@ def run_node(docker_client: docker.DockerClient, dist_network: PrivateNetwork) -
 def run_module_node(docker_client: docker.DockerClient,
                     dist_network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
     """Like ``run_node`` for containers a module's tests share (a cluster)."""
-    with _containers(docker_client, dist_network) as run:
+    with started_containers(docker_client, dist_network) as run:
         yield run

@@ -15,7 +15,8 @@ import json
 import tarfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -242,6 +243,24 @@ def start(client: docker.DockerClient, network: PrivateNetwork, spec: NodeSpec) 
         kwargs["entrypoint"] = list(spec.entrypoint)
     container = client.containers.run(spec.image, list(spec.command) or None, **kwargs)
     return Node(container=container, ip=spec.ip)
+
+
+@contextmanager
+def started_containers(client: docker.DockerClient,
+                       network: PrivateNetwork) -> Iterator[Callable[[NodeSpec], Node]]:
+    """A ``start`` for one test or module: every container it started is removed afterwards, pass or fail."""
+    started: list[Node] = []
+
+    def _run(spec: NodeSpec) -> Node:
+        node = start(client, network, spec)
+        started.append(node)
+        return node
+
+    try:
+        yield _run
+    finally:
+        for node in started:
+            remove(node)
 
 
 def image_file(client: docker.DockerClient, image: str, path: str) -> str:
