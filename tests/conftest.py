@@ -148,6 +148,12 @@ def engine() -> DockerEngine:
 
 
 @pytest.fixture(scope="session")
+def docker_client(engine: DockerEngine) -> docker.DockerClient:
+    """The SDK client, for tests that start containers themselves; ``engine`` fails clearly without a daemon."""
+    return docker.from_env(timeout=120)
+
+
+@pytest.fixture(scope="session")
 def example_config() -> config_module.Config:
     return config_module.load(EXAMPLE / "build-image.yaml")
 

@@ -32,8 +32,7 @@ from runtime_support import (
     Node,
     NodeSpec,
     PrivateNetwork,
-    create_network,
-    remove_network,
+    private_network,
     started_containers,
 )
 
@@ -59,11 +58,6 @@ def build_with_cli(config: Path, *extra: str) -> BuiltApp:
 
 
 @pytest.fixture(scope="session")
-def docker_client() -> docker.DockerClient:
-    return docker.from_env(timeout=120)
-
-
-@pytest.fixture(scope="session")
 def plain_app() -> BuiltApp:
     """tests/apps/plainapp: no release: in its build-image.yaml, none in mix.exs, no :ssl."""
     return build_with_cli(APPS / "plainapp" / "build-image.yaml")
@@ -77,11 +71,8 @@ def umbrella_back() -> BuiltApp:
 
 @pytest.fixture(scope="session")
 def apps_network(docker_client: docker.DockerClient) -> Iterator[PrivateNetwork]:
-    network = create_network(docker_client)
-    try:
+    with private_network(docker_client) as network:
         yield network
-    finally:
-        remove_network(network)
 
 
 @pytest.fixture(scope="session")

@@ -15,23 +15,14 @@ import pytest
 from builder import config as config_module
 from builder import contract, seccomp
 from builder.certs import write_dist_certs
-from builder.engine import DockerEngine
 from confine_support import profile_json
-from runtime_support import PrivateNetwork, create_network, remove_network
-
-
-@pytest.fixture(scope="session")
-def docker_client(engine: DockerEngine) -> docker.DockerClient:
-    return docker.from_env(timeout=120)
+from runtime_support import PrivateNetwork, private_network
 
 
 @pytest.fixture(scope="module")
 def confine_network(docker_client: docker.DockerClient) -> Iterator[PrivateNetwork]:
-    network = create_network(docker_client)
-    try:
+    with private_network(docker_client) as network:
         yield network
-    finally:
-        remove_network(network)
 
 
 @pytest.fixture(scope="module")

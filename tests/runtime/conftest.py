@@ -16,13 +16,11 @@ import pytest
 
 from builder import contract
 from builder.certs import write_dist_certs, write_foreign_node
-from builder.engine import DockerEngine
 from runtime_support import (
     Node,
     NodeSpec,
     PrivateNetwork,
-    create_network,
-    remove_network,
+    private_network,
     started_containers,
 )
 
@@ -32,18 +30,9 @@ INTRUDERS = ("intruder-tls", "intruder-plain")
 
 
 @pytest.fixture(scope="session")
-def docker_client(engine: DockerEngine) -> docker.DockerClient:
-    """The SDK client (tests may use it directly); ``engine`` fails clearly without a daemon."""
-    return docker.from_env(timeout=120)
-
-
-@pytest.fixture(scope="session")
 def dist_network(docker_client: docker.DockerClient) -> Iterator[PrivateNetwork]:
-    network = create_network(docker_client)
-    try:
+    with private_network(docker_client) as network:
         yield network
-    finally:
-        remove_network(network)
 
 
 @pytest.fixture(scope="session")

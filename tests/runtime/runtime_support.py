@@ -160,6 +160,16 @@ def remove_network(network: PrivateNetwork) -> None:
     network.network.remove()
 
 
+@contextmanager
+def private_network(client: docker.DockerClient) -> Iterator[PrivateNetwork]:
+    """A test network for as long as the block runs, removed with whatever is left on it."""
+    network = create_network(client)
+    try:
+        yield network
+    finally:
+        remove_network(network)
+
+
 # -- containers ------------------------------------------------------------------
 @dataclass(frozen=True)
 class NodeSpec:
