@@ -40,6 +40,8 @@ examples:
   build-image run -c examples/hello/build-image.yaml --certs certs/a
   build-image seccomp -c examples/hello/build-image.yaml
                                             write the image's seccomp profile (build writes it too)
+  build-image k8s -c examples/hello/build-image.yaml -o k8s/ --image registry/hello@sha256:…
+                                            write the StatefulSet, headless Service and NetworkPolicy
 """
 
 
@@ -84,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     commands: Commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
                                                parser_class=_Parser)
     for add in (_add_build, _add_render, _add_verify, _add_push, _add_sign, _add_dist_certs, _add_run, _add_seccomp,
-                _add_prune, *RELEASE_COMMANDS):
+                _add_k8s, _add_prune, *RELEASE_COMMANDS):
         add(commands)
     return parser
 
@@ -456,6 +458,46 @@ def _add_seccomp(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run_seccomp(args: argparse.Namespace) -> int:
     print(_write_seccomp(config_module.load(args.config), args.out))
+    return 0
+
+
+# -- k8s ---------------------------------------------------------------------
+
+def _add_k8s(commands: Commands) -> None:
+    command = _command(
+        commands, "k8s", "write Kubernetes manifests: StatefulSet, headless Service, NetworkPolicy",
+        "Write DIR/statefulset.yaml, service.yaml and networkpolicy.yaml for the image: POD_IP from\n"
+        "the downward API, the cookie and the dist certs from Secrets (<name>-cookie, key cookie;\n"
+        "<name>-dist-certs), the restricted Pod Security Standard with the image's seccomp profile\n"
+        "(Localhost), /tmp in memory, and the distribution port open only between the release's\n"
+        "pods. The profile goes to DIR/seccomp/, to be copied to /var/lib/kubelet/seccomp/ on\n"
+        "every node. The Secrets are never written. `kubectl apply -f DIR` applies the rest.",
+        _run_k8s)
+    _with_config(command)
+    command.add_argument("-o", "--out", type=Path, metavar="DIR",
+                         help="where to write them (default: .build-image/k8s beside build-image.yaml)")
+    command.add_argument("--image", metavar="REF",
+                         help="the image the pods run (default: the configured tag; give the pushed REF@sha256:…)")
+    from builder.k8s import DEFAULT_REPLICAS
+
+    command.add_argument("--replicas", type=int, default=DEFAULT_REPLICAS, metavar="N",
+                         help=f"how many nodes (default: {DEFAULT_REPLICAS})")
+    command.add_argument("--http-port", type=int, default=contract.DEFAULT_HTTP_PORT, metavar="PORT",
+                         help=f"the app's HTTP port, open to all (default: {contract.DEFAULT_HTTP_PORT})")
+
+
+def _run_k8s(args: argparse.Namespace) -> int:
+    from builder.k8s import write_manifests
+    from builder.publish import output_dir
+
+    config = config_module.load(args.config)
+    if config.release is None:  # named by mix.exs: found the way `run` finds the tag (a cached step)
+        from builder.pipeline import prepare
+
+        config = prepare(config, Progress()).config
+    for path in write_manifests(config, args.out or output_dir(config) / "k8s", image=args.image,
+                                replicas=args.replicas, http_port=args.http_port):
+        print(path)
     return 0
 
 

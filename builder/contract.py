@@ -48,6 +48,8 @@ TMPFS_OPTIONS: Final = "rw,noexec,nosuid,nodev,size=64m"
 #: Ports: the one distribution port and the example app's HTTP port.
 DEFAULT_DIST_PORT: Final = 24369
 DEFAULT_HTTP_PORT: Final = 4000
+#: epmd's well-known port: open only when the launcher starts epmd (not EPMD-less).
+EPMD_PORT: Final = 4369
 
 #: The environment variable the cookie comes from (by name, never on a command line).
 COOKIE_VAR: Final = "RELEASE_COOKIE"
