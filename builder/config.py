@@ -170,6 +170,7 @@ class Config:
     source_date_epoch: int
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
     hex: HexConfig | None = None  # None: no Hex client; a mix.lock with Hex packages then is an error
+    rebar3: SourcePin | None = None  # None: no rebar3 escript (MIX_REBAR3 unset); a .deb or the escript itself
     release_named: bool = True  # False: found in mix.exs, so plain `mix release` builds it
     overrides: tuple[str, ...] = ()  # the --set KEY=VALUE items applied over the file, recorded in labels
     audit_allow: tuple[Allowance, ...] = ()  # audit.allow: the app's reasoned BEAM call allowances
@@ -259,6 +260,7 @@ def parse(raw: object, path: Path) -> Config:
         launcher=launcher,
         bases=_bases(top.section("bases")),
         hex=_hex(top.section("hex"), base) if top.has("hex") else None,
+        rebar3=_rebar3(top.section("rebar3"), base) if top.has("rebar3") else None,
         tag=top.text("tag", default=f"{release}:latest" if release else None,
                      pattern=re.compile(r"[a-z0-9][a-z0-9._/-]*(:[\w][\w.-]{0,127})?"),
                      allowed="an image name with an optional :tag, lower case"),
@@ -394,6 +396,17 @@ def _hex(section: _Section, base: Path) -> HexConfig:
     )
     section.finish()
     return config
+
+
+def _rebar3(section: _Section, base: Path) -> SourcePin:
+    """``rebar3:``: the escript mix runs for rebar3 dependencies (MIX_REBAR3), pinned like OTP.
+
+    ``debian: bookworm`` takes Debian's ``rebar3`` binary package, verified by
+    apt's signed index (and by ``sha256`` when given); ``url``/``path`` with a
+    sha256 name a ``.deb`` or the escript itself.  Only the escript is used:
+    the package's dependencies (Debian's own OTP) are never installed.
+    """
+    return _source(section, base)
 
 
 def _bases(section: _Section) -> Bases:

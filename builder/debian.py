@@ -110,7 +110,7 @@ class OrigTarball:
 class SourceArchive:
     """A private apt state (nothing on the host changes) listing one suite's sources."""
 
-    def __init__(self, mirror: Mirror, suite: str, workdir: Path) -> None:
+    def __init__(self, mirror: Mirror, suite: str, workdir: Path, kind: str = "deb-src") -> None:
         self.mirror = mirror
         self.suite = suite
         self.workdir = workdir
@@ -118,8 +118,8 @@ class SourceArchive:
         (workdir / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         (workdir / "status").touch()
         keyring = f"[signed-by={ARCHIVE_KEYRING}] " if ARCHIVE_KEYRING.is_file() else ""
-        lines = [line.replace("deb-src ", f"deb-src {keyring}", 1)
-                 for line in mirror.lines(suite, kind="deb-src")]
+        lines = [line.replace(f"{kind} ", f"{kind} {keyring}", 1)
+                 for line in mirror.lines(suite, kind=kind)]
         (workdir / "sources.list").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def _apt_options(self) -> list[str]:
@@ -169,6 +169,29 @@ class SourceArchive:
              f"SHA256:{tarball.sha256}"])
 
 
+    def binary_package(self, package: str, upstream_version: str, target_dir: Path) -> tuple[Path, str]:
+        """Download binary ``package`` at ``upstream_version`` (needs ``kind="deb"``): the .deb and its version.
+
+        ``apt-get download`` checks the file against the signed Packages index.
+        """
+        shown = run(["apt-cache", *self._apt_options(), "show", package], check=False)
+        versions = [_field(s, "Version") for s in re.split(r"\n\n+", shown.stdout.decode(errors="replace"))
+                    if s.strip()]
+        version = next((v for v in versions if v and upstream_of(v) == upstream_version), None)
+        if version is None:
+            raise SourceError(
+                f"Debian {self.suite} has no binary package {package} {upstream_version}"
+                f" (it has: {', '.join(sorted(set(v for v in versions if v))) or 'none'})",
+                hint="pin a version the suite carries, choose another suite, or use a url/path source",
+            )
+        with tempfile.TemporaryDirectory(prefix="build-image-deb-", dir=target_dir) as partial:
+            run(["apt-get", *self._apt_options(), "-q", "download", f"{package}={version}"], cwd=Path(partial))
+            (downloaded,) = Path(partial).glob("*.deb")
+            target = target_dir / downloaded.name
+            downloaded.replace(target)
+        return target, version
+
+
 def upstream_of(debian_version: str) -> str:
     """``1:27.3.4.1+dfsg-1+deb13u4`` → ``27.3.4.1``; ``1.18.3.dfsg-1`` → ``1.18.3``."""
     version = debian_version.split(":", 1)[-1].rsplit("-", 1)[0]
@@ -193,6 +216,15 @@ def fetch_orig_tarball(mirror: Mirror, suite: str, package: str, upstream_versio
             archive.download(tarball, partial)
             partial.rename(target)
         return target, tarball
+
+
+def fetch_deb(mirror: Mirror, suite: str, package: str, upstream_version: str,
+              target_dir: Path) -> tuple[Path, str]:
+    """Fetch the binary ``package`` (a .deb, checked against the signed index) into ``target_dir``."""
+    with tempfile.TemporaryDirectory(prefix="build-image-apt-") as work:
+        archive = SourceArchive(mirror, suite, Path(work), kind="deb")
+        archive.update()
+        return archive.binary_package(package, upstream_version, target_dir)
 
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from builder.engine import DockerEngine
 from builder.engine_protocol import Engine
 from builder.plan import Plan, make_plan
 from builder.project import overlay_scripts, resolve_release
-from builder.sources import fetch
+from builder.sources import fetch, fetch_rebar3
 from builder.stage_cache import CacheSettings
 from builder.verify import Report, verify_image
 
@@ -31,13 +31,15 @@ def prepare(config: Config, progress: Progress, engine: Engine | None = None) ->
     Without ``release:`` in the config, the release is found in mix.exs first,
     which builds the toolchain stages (on ``engine``, connected when needed).
     """
-    from_debian = any(pin.debian_suite is not None for pin in (config.otp.source, config.elixir))
+    pins = (config.otp.source, config.elixir, *([config.rebar3] if config.rebar3 else []))
+    from_debian = any(pin.debian_suite is not None for pin in pins)
     mirror = host_mirror(config.bases.mirror) if from_debian else None
     progress.say(f"sources: OTP {config.otp.source.version}, Elixir {config.elixir.version}")
     otp = fetch("otp", config.otp.source, mirror)
     elixir = fetch("elixir", config.elixir, mirror)
     hex_client = fetch("hex", config.hex.client, None) if config.hex is not None else None
-    for source in (otp, elixir, *([hex_client] if hex_client else [])):
+    rebar3 = fetch_rebar3(config.rebar3, mirror) if config.rebar3 is not None else None
+    for source in (otp, elixir, *([hex_client] if hex_client else []), *([rebar3] if rebar3 else [])):
         progress.say(f"      {source.name:<7}{source.path.name}  sha256 {source.sha256[:16]}…  ({source.origin})")
     if config.release is None:
         config = resolve_release(engine or DockerEngine.connect(), config, otp, elixir, progress,
@@ -47,7 +49,7 @@ def prepare(config: Config, progress: Progress, engine: Engine | None = None) ->
                      "(an Elixir task verb can do its work: launcher.tasks)")
     if config.hex is not None and config.hex.unsafe_skip_signature_check:
         progress.say("      WARNING hex.unsafe_skip_signature_check: the Hex registry's signatures are NOT checked")
-    return make_plan(config, otp, elixir, hex_client)
+    return make_plan(config, otp, elixir, hex_client, rebar3)
 
 
 def build(config: Config, progress: Progress, *, verify: bool = True, cache: CacheSettings | None = None) -> Built:

@@ -122,6 +122,15 @@ class HexContext(_Epoch):
     archive: bool
 
 
+class Rebar3Context(_Epoch):
+    """rebar3.Dockerfile.j2: the pinned rebar3, a .deb (only its escript is taken) or the escript."""
+
+    rebar3_version: str
+    file: str
+    sha256: str
+    deb: bool
+
+
 class DepsContext(_Epoch):
     """deps.Dockerfile.j2: where packages come from and whether signatures are checked."""
 
@@ -135,7 +144,7 @@ class ReleaseNameContext(_Epoch):
 
 
 StageContext = (RuntimeContext | OtpContext | ElixirContext | ReleaseContext | LauncherContext
-                | ReleaseNameContext | HexContext | DepsContext)
+                | ReleaseNameContext | HexContext | Rebar3Context | DepsContext)
 
 
 @dataclass(frozen=True)
@@ -204,7 +213,7 @@ def release_probe(config: Config, otp: FetchedSource, elixir: FetchedSource) -> 
 
 
 def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource,
-              hex_client: FetchedSource | None = None) -> Plan:
+              hex_client: FetchedSource | None = None, rebar3: FetchedSource | None = None) -> Plan:
     """Derive every stage, its inputs and its content-addressed image tag.
 
     ``config`` must name its release (given, or :meth:`Config.resolved` from mix.exs).
@@ -219,10 +228,11 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource,
                                     run_uid=contract.RUN_UID, run_gid=contract.RUN_GID,
                                     run_home=contract.RUN_HOME, **epoch), {})
     otp_stage, elixir_stage = _toolchain(config, base, otp, elixir)
-    dependencies = _dependency_stages(config, elixir_stage, hex_client)
+    dependencies = _dependency_stages(config, elixir_stage, hex_client, rebar3)
     release = _stage(
         "release", f"mix release {config.release}", (dependencies or (elixir_stage,))[-1].image,
-        ReleaseContext(release=config.release, named=config.release_named, deps=bool(dependencies),
+        ReleaseContext(release=config.release, named=config.release_named,
+                       deps=any(stage.name == "deps" for stage in dependencies),
                        require_tls=config.launcher.require_tls,
                        epmdless=config.launcher.epmdless, epmd_module=EPMD_MODULE, **epoch),
         {**_app_files(config.app),
@@ -245,12 +255,16 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource,
     )
     return Plan(config=config, base=base,
                 stages=(runtime, otp_stage, elixir_stage, *dependencies, release, launcher),
-                sources=(otp, elixir, *([hex_client] if hex_client else [])),
+                sources=(otp, elixir, *([hex_client] if hex_client else []), *([rebar3] if rebar3 else [])),
                 release=config.release, tag=config.tag)
 
 
-def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedSource | None) -> tuple[Stage, ...]:
-    """The Hex client (when pinned) and the deps stage (when there is a mix.lock).
+def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedSource | None,
+                       rebar3: FetchedSource | None = None) -> tuple[Stage, ...]:
+    """The Hex client and rebar3 (when pinned) and the deps stage (when there is a mix.lock).
+
+    rebar3's stage sets ``MIX_REBAR3``; the deps and release stages are built
+    on it, so their keys include the rebar3 pin (through their parent).
 
     The deps stage sees only what decides the dependencies: every mix.exs,
     mix.lock and the build-time config (not runtime.exs, not the other
@@ -264,6 +278,12 @@ def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedS
             HexContext(hex_version=hex_client.version, tarball=hex_client.path.name, sha256=hex_client.sha256,
                        archive=hex_client.path.suffix == ".ez", source_date_epoch=epoch),
             {hex_client.path.name: hex_client.path}))
+    if rebar3 is not None:
+        stages.append(_stage(
+            "rebar3", f"rebar3 {rebar3.version} (MIX_REBAR3)", (stages or [elixir_stage])[-1].image,
+            Rebar3Context(rebar3_version=rebar3.version, file=rebar3.path.name, sha256=rebar3.sha256,
+                          deb=rebar3.path.suffix == ".deb", source_date_epoch=epoch),
+            {rebar3.path.name: rebar3.path}))
     if not (config.app / "mix.lock").is_file():
         return tuple(stages)
     hex_config = config.hex

@@ -20,7 +20,7 @@ from pathlib import Path
 import tarsafe
 
 from builder.config import SourceKind, SourcePin
-from builder.debian import Mirror, fetch_orig_tarball
+from builder.debian import Mirror, fetch_deb, fetch_orig_tarball
 from builder.errors import SourceError
 
 DEBIAN_PACKAGES = {"otp": "erlang", "elixir": "elixir-lang"}
@@ -68,6 +68,41 @@ def fetch(name: str, pin: SourcePin, mirror: Mirror | None) -> FetchedSource:
                  " otherwise the download is not the release you pinned",
         )
     check_tarball(path, name)
+    return FetchedSource(name=name, version=pin.version, path=path, sha256=actual, origin=origin)
+
+
+def fetch_rebar3(pin: SourcePin, mirror: Mirror | None) -> FetchedSource:
+    """The rebar3 escript's pin: Debian's binary ``rebar3`` package, or a .deb/escript by url or path.
+
+    Not a tarball, so no tarball check: the rebar3 stage takes only the
+    escript out of a .deb (``dpkg-deb -x``), after checking its sha256 again.
+    """
+    if pin.kind is not SourceKind.DEBIAN:
+        return _verified("rebar3", pin, *_local_or_downloaded(pin))
+    assert pin.debian_suite is not None and mirror is not None
+    store = cache_dir() / "sources"
+    store.mkdir(parents=True, exist_ok=True)
+    path, version = fetch_deb(mirror, pin.debian_suite, "rebar3", pin.version, store)
+    return _verified("rebar3", pin, path, f"debian:{pin.debian_suite}/rebar3={version}")
+
+
+def _local_or_downloaded(pin: SourcePin) -> tuple[Path, str]:
+    if pin.path is not None:
+        return pin.path, str(pin.path)
+    assert pin.url is not None and pin.sha256 is not None
+    store = cache_dir() / "sources"
+    store.mkdir(parents=True, exist_ok=True)
+    return _download(pin.url, pin.sha256, store), pin.url
+
+
+def _verified(name: str, pin: SourcePin, path: Path, origin: str) -> FetchedSource:
+    actual = sha256_of(path)
+    if pin.sha256 is not None and actual != pin.sha256:
+        raise SourceError(
+            f"{name} {origin}: checksum mismatch\n  expected sha256 {pin.sha256}\n  actual   sha256 {actual}",
+            hint="if you changed the pin on purpose, put the actual sum in build-image.yaml;"
+                 " otherwise the download is not the release you pinned",
+        )
     return FetchedSource(name=name, version=pin.version, path=path, sha256=actual, origin=origin)
 
 
