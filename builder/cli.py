@@ -135,12 +135,17 @@ def _add_build(commands: Commands) -> None:
                               "the cache is only read")
 
 
-def _cache_settings(args: argparse.Namespace) -> CacheSettings | None:
+def _cache_settings(args: argparse.Namespace, config: config_module.Config) -> CacheSettings | None:
+    """The stage cache: the ``--cache`` flags, else build-image.yaml's ``cache:``, else none."""
     from builder.registry import Reference
     from builder.stage_cache import CacheSettings
 
     if args.cache is None:
-        return None
+        if config.cache is None:
+            return None
+        cache = config.cache
+        return CacheSettings(Reference.parse(cache.repository), cache.verify_key,
+                             args.cache_sign_key or cache.sign_key)
     if args.cache_verify_key is None:
         raise UsageError("--cache needs --cache-verify-key", hint="an unverified cache entry is never used")
     return CacheSettings(Reference.parse(args.cache), args.cache_verify_key, args.cache_sign_key)
@@ -151,7 +156,7 @@ def _run_build(args: argparse.Namespace) -> int:
 
     config = config_module.load(args.config, args.overrides)
     progress = Progress(verbose=args.verbose)
-    built = build(config, progress, verify=not args.no_verify, cache=_cache_settings(args))
+    built = build(config, progress, verify=not args.no_verify, cache=_cache_settings(args, config))
     if built.report is not None:
         # One line when clean; the whole report with --verbose, or when it fails.
         full = args.verbose or not built.report.ok

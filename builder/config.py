@@ -149,6 +149,21 @@ class Bases:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """``cache:``: a registry stage cache shared between machines (``--cache`` flags override it).
+
+    Entries are cosign-signed; ``verify_key`` is the public key every entry
+    must verify with; ``sign_key`` (a cosign key file or ``env://VAR``, from a
+    secret in CI) signs what this machine pushes; without it the cache is
+    only read.
+    """
+
+    repository: str
+    verify_key: Path
+    sign_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """One app's build, as the user asked for it.
 
@@ -174,6 +189,7 @@ class Config:
     release_named: bool = True  # False: found in mix.exs, so plain `mix release` builds it
     overrides: tuple[str, ...] = ()  # the --set KEY=VALUE items applied over the file, recorded in labels
     audit_allow: tuple[Allowance, ...] = ()  # audit.allow: the app's reasoned BEAM call allowances
+    cache: CacheConfig | None = None  # None: stages are built or found in the local engine only
 
     def resolved(self, release: str, where: str) -> Config:
         """This config with the release mix would build (found in ``where``) and its default tag."""
@@ -268,6 +284,7 @@ def parse(raw: object, path: Path) -> Config:
                                       minimum=0, maximum=2**32),
         verify=_verify(top.section("verify"), launcher.verbs),
         audit_allow=_audit(top.section("audit")),
+        cache=_cache(top.section("cache"), base) if top.has("cache") else None,
     )
     if config.hex is None and _lock_pins_hex(config.app):
         top.fail("hex", None, "a pinned Hex client: mix.lock pins Hex packages (see README: Hex dependencies), "
@@ -407,6 +424,19 @@ def _rebar3(section: _Section, base: Path) -> SourcePin:
     the package's dependencies (Debian's own OTP) are never installed.
     """
     return _source(section, base)
+
+
+def _cache(section: _Section, base: Path) -> CacheConfig:
+    cache = CacheConfig(
+        repository=section.text("repository", pattern=re.compile(r"[\w.-]+(:\d+)?/[a-z0-9][a-z0-9._/-]*"),
+                                allowed="REGISTRY/REPO, e.g. 127.0.0.1:5000/build-image-cache"),
+        verify_key=_file(section.get("verify_key"), f"{section.where}verify_key", base, section.file),
+        sign_key=section.text("sign_key", default=None, pattern=re.compile(r"env://[A-Za-z_]\w*|[^\s:]+"),
+                              allowed="env://VAR naming the variable that holds the cosign key (a CI "
+                                      "secret), or a key file outside the repository"),
+    )
+    section.finish()
+    return cache
 
 
 def _bases(section: _Section) -> Bases:
