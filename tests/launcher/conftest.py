@@ -289,6 +289,17 @@ def tree(tree_factory: Callable[..., ReleaseTree]) -> ReleaseTree:
     return tree_factory()
 
 
+def run_with_header(tmp_path: Path, header: Path, main: str) -> subprocess.CompletedProcess[bytes]:
+    """Compile ``main`` (C source) with ``header`` force-included, warnings as errors, and run it."""
+    program, exe = tmp_path / "program.c", tmp_path / "program"
+    program.write_text(main)
+    subprocess.run(
+        ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-include", str(header), str(program), "-o", str(exe)],
+        check=True,
+    )  # fmt: skip
+    return subprocess.run([str(exe)], check=False, capture_output=True)
+
+
 def copy_launcher_sources(destination: Path) -> Path:
     """A private copy of launcher/ for tests that check what make writes."""
     shutil.copytree(LAUNCHER_SRC, destination)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from builder.errors import ConfigError
 from builder.tasks import render_task_header, validate_tasks
 from builder.templates import c_string_body
+from tests.launcher.conftest import run_with_header
 
 
 @pytest.mark.parametrize(
@@ -78,18 +78,10 @@ def test_escaped_expressions_round_trip_through_the_c_compiler(tmp_path: Path) -
     }
     header = tmp_path / "tasks.h"
     header.write_text(render_task_header(tasks))
-    program = tmp_path / "dump.c"
-    program.write_text(
+    out = run_with_header(tmp_path, header, (
         "#include <stdio.h>\n"
         '#define PRINT(verb, expression) printf("%s=%s%c", verb, expression, 0);\n'
         "int main(void) { LAUNCHER_TASKS(PRINT) return 0; }\n"
-    )
-    exe = tmp_path / "dump"
-    subprocess.run(
-        ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-include", str(header),
-         str(program), "-o", str(exe)],
-        check=True,
-    )  # fmt: skip
-    out = subprocess.run([str(exe)], check=True, capture_output=True).stdout
+    )).stdout
     pairs = [item.decode() for item in out.split(b"\0") if item]
     assert pairs == [f"{verb}={tasks[verb]}" for verb in sorted(tasks)]

@@ -4,13 +4,12 @@ verb, after `-args_file <vm.args>` and before `-start_epmd false`."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from builder.tasks import render_task_header
-from tests.launcher.conftest import LAUNCHER_SRC, REL_VSN, TASKS, Variant
+from tests.launcher.conftest import LAUNCHER_SRC, REL_VSN, TASKS, Variant, run_with_header
 
 FLAGS = ("+S", "2:2", "+sbwt", "none", "+MBas", "aobf")
 ODD = ("+P", 'a "quoted" ??= \\ word\n', "é")
@@ -64,19 +63,11 @@ def test_header_lists_the_words_in_order_and_escaped() -> None:
 def test_vm_flags_round_trip_through_the_c_compiler(tmp_path: Path) -> None:
     header = tmp_path / "tasks.h"
     header.write_text(render_task_header(TASKS, vm_flags=FLAGS + ODD))
-    program = tmp_path / "dump.c"
-    program.write_text(
+    out = run_with_header(tmp_path, header, (
         "#include <stdio.h>\n"
         '#define PRINT(word) printf("%s%c", word, 0);\n'
         "int main(void) { LAUNCHER_VM_FLAGS(PRINT) return 0; }\n"
-    )
-    exe = tmp_path / "dump"
-    subprocess.run(
-        ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-include", str(header),
-         str(program), "-o", str(exe)],
-        check=True,
-    )  # fmt: skip
-    out = subprocess.run([str(exe)], check=True, capture_output=True).stdout
+    )).stdout
     assert [w.decode() for w in out.split(b"\0")[:-1]] == list(FLAGS + ODD)
 
 
@@ -87,15 +78,8 @@ def test_every_header_defines_both_macros(tmp_path: Path, header: str) -> None:
     if header == "rendered":
         path = tmp_path / "tasks.h"
         path.write_text(render_task_header({}))
-    program = tmp_path / "count.c"
-    program.write_text(
+    counted = run_with_header(tmp_path, path, (
         "#define ONE(...) n++;\n"
         "int main(void) { int n = 0; LAUNCHER_TASKS(ONE) LAUNCHER_VM_FLAGS(ONE) return n; }\n"
-    )
-    exe = tmp_path / "count"
-    subprocess.run(
-        ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-include", str(path),
-         str(program), "-o", str(exe)],
-        check=True,
-    )  # fmt: skip
-    assert subprocess.run([str(exe)], check=False).returncode == 0
+    ))
+    assert counted.returncode == 0
