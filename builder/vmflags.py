@@ -130,7 +130,19 @@ DANGEROUS: dict[str, str] = {
     "-code_path_choice": "changes where modules are loaded from",
     "-shell": "starts an interactive shell",
 }
-_DANGEROUS_PREFIXES = {"-ssl_dist_": "sets TLS distribution options, which the image fixes"}
+_DANGEROUS_PREFIXES = {
+    "-ssl_dist_": "sets TLS distribution options, which the image fixes",
+    # The JIT's own switches: the default JIT maps code through two views
+    # (one writable, one executable), which is what lets the systemd unit set
+    # MemoryDenyWriteExecute=yes.  +JMsingle true maps one writable and
+    # executable view, +JPperf writes perf map/dump files and keeps frame
+    # pointers for profilers: both undo that, so neither may reach the VM.
+    "+JMsingle": "maps JIT code writable and executable at once, "
+                 "which MemoryDenyWriteExecute= (build-image systemd) forbids",
+    "+JPperf": "writes perf map files of the JIT's code (a profiling aid), "
+               "which the read-only image and MemoryDenyWriteExecute= forbid",
+    "+J": "a JIT switch: the JIT's settings are fixed so the image keeps W^X",
+}
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,7 @@ def check_words(words: list[tuple[int, str]]) -> tuple[list[str], list[FlagProbl
             problems.append(FlagProblem(line, _shown(word, words, index), _reason(word)))
             if word == "-extra":
                 break  # everything after it is the plain arguments it passes on
-            while word.startswith("-") and index < len(words) and not words[index][1].startswith(("+", "-")):
+            while word.startswith(("-", "+")) and index < len(words) and not words[index][1].startswith(("+", "-")):
                 index += 1
             continue
         if flag.value is None:

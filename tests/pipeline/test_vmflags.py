@@ -82,9 +82,19 @@ def test_a_missing_or_bad_value_is_a_problem_and_does_not_swallow_the_next_flag(
 
 
 def test_unknown_plus_flags_and_stray_values_are_refused() -> None:
-    accepted, problems = check_words([(0, "+JPperf"), (0, "true"), (0, "stray")])
-    assert accepted == []
-    assert [p.word for p in problems] == ["+JPperf", "true", "stray"]
+    accepted, problems = check_words([(0, "+Zz"), (0, "1"), (0, "+P"), (0, "9"), (0, "stray")])
+    assert accepted == ["+P", "9"]
+    assert [p.word for p in problems] == ["+Zz", "stray"]
+    assert "not an allowed emulator flag" in problems[0].reason
+    assert "not a flag" in problems[1].reason
+
+
+def test_jit_switches_that_undo_write_xor_execute_are_refused_with_their_reason() -> None:
+    _, problems = check_words([(0, "+JMsingle"), (0, "true"), (0, "+JPperf"), (0, "true"), (0, "+JDdump")])
+    assert [p.word for p in problems] == ["+JMsingle", "+JPperf", "+JDdump"]
+    assert "MemoryDenyWriteExecute" in problems[0].reason
+    assert "perf map" in problems[1].reason
+    assert "W^X" in problems[2].reason
 
 
 def test_every_allowlisted_flag_documents_what_it_tunes() -> None:
