@@ -329,7 +329,8 @@ def _toolchain(config: Config, base: Bootstrap, otp: FetchedSource, elixir: Fetc
         OtpContext(otp_version=otp.version, tarball=otp.path.name, sha256=otp.sha256,
                    without=sorted(config.otp.without), patches=[p.name for p in config.otp.patches],
                    ded_ldflags=shared_ldflags, **flags, **epoch),
-        {otp.path.name: otp.path, **{f"patches/{p.name}": p for p in config.otp.patches}},
+        {otp.path.name: otp.path, "build_id.pl": dockerfiles_dir() / "build_id.pl",
+         **{f"patches/{p.name}": p for p in config.otp.patches}},
     )
     elixir_stage = _stage(
         "elixir", f"Elixir {elixir.version}", otp_stage.image,
