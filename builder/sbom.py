@@ -36,8 +36,11 @@ from cyclonedx.model.component import (
     Pedigree,
 )
 from cyclonedx.model.dependency import Dependency
-from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+from cyclonedx.model.license import DisjunctiveLicense, LicenseAcknowledgement, LicenseExpression
 from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.spdx import fixup_id
+from debian.copyright import Copyright, FilesParagraph, Header, License
+from debian.copyright import Error as CopyrightError
 from packageurl import PackageURL
 
 from builder.appsource import AppSource
@@ -48,6 +51,7 @@ from builder.sources import FetchedSource
 SBOM_PATH = "/app/sbom.cdx.json"
 SBOM_NAME = "sbom.cdx.json"
 DPKG_STATUS = "var/lib/dpkg/status.d/"
+DOC = "usr/share/doc"  # each package's copyright file: DOC/<package>/copyright
 PROPERTY = "build-image"
 # Applications that come with Elixir; the rest of a release is OTP's, Hex's or the app's.
 ELIXIR_APPLICATIONS = frozenset({"eex", "elixir", "ex_unit", "iex", "logger", "mix"})
@@ -221,4 +225,46 @@ def _debian(runtime_files: Mapping[str, bytes], suite: str) -> Iterator[Componen
                             qualifiers={"arch": arch, "distro": suite,
                                         **({"upstream": source} if source != name else {})}),
             hashes=[_sha256(record["SHA256"])] if record["SHA256"] else [],
+            licenses=[_declared(short) for short in deb_licenses(runtime_files.get(f"{DOC}/{name}/copyright"))],
             properties=_properties(**{"part-of": "debian"}))
+
+
+def deb_licenses(copyright_file: bytes | None) -> list[str]:
+    """The license short names a DEP-5 copyright file declares, in order, each once.
+
+    Only machine-readable files count (a ``Format:`` header): the ``License:``
+    of the header and of every ``Files:`` paragraph, which is what the
+    package's files are under.  Stand-alone ``License:`` paragraphs only hold
+    texts.  A free-form file, one that does not parse, or none at all (the
+    runtime stage drops doc symlinks, so packages documented under another
+    package's name have none) gives no license: reading prose would be a guess.
+    """
+    if copyright_file is None:
+        return []
+    try:
+        parsed = Copyright(copyright_file.decode("utf-8", errors="replace").splitlines(keepends=True), strict=False)
+    except (CopyrightError, ValueError):
+        return []
+    paragraphs: list[Header | FilesParagraph] = [parsed.header, *parsed.all_files_paragraphs()]
+    return list(dict.fromkeys(name for paragraph in paragraphs if (name := _license_of(paragraph))))
+
+
+def _license_of(paragraph: Header | FilesParagraph) -> str | None:
+    """The short name (first line) of a paragraph's ``License:`` field, if it has one."""
+    try:
+        field = License.from_str(str(paragraph["License"]))
+    except KeyError:
+        return None
+    return field.synopsis.strip() if field is not None else None
+
+
+def _declared(short_name: str) -> DisjunctiveLicense:
+    """A license as its package declares it: an SPDX id when the name is one, Debian's own name otherwise.
+
+    Debian's short names (``GPL-2+``, ``public-domain``) are kept verbatim
+    rather than translated, so nothing is claimed the file does not say.
+    """
+    spdx_id = fixup_id(short_name)
+    if spdx_id is not None:
+        return DisjunctiveLicense(id=spdx_id, acknowledgement=LicenseAcknowledgement.DECLARED)
+    return DisjunctiveLicense(name=short_name, acknowledgement=LicenseAcknowledgement.DECLARED)
