@@ -44,19 +44,23 @@ DEFAULT_OTP_WITHOUT = (
 DEFAULT_SOURCE_DATE_EPOCH = 1_704_067_200  # 2024-01-01: any fixed instant keeps builds reproducible
 # The run-time base's libraries are Debian's builds, not ours: bookworm links
 # them with -z relro but not -z now, and the loader and glibc's stub libraries
-# have no stack protector.  Each is named, so a new library in the base is
-# judged strictly until someone reviews it.  Every report shows these reasons.
+# have no stack protector.  Each is named with the package that installs it,
+# so a new library in the base is judged strictly until someone reviews it,
+# and a file at one of these paths that the image does not record as that
+# package's (builder.verify.dpkg) is judged strictly too.  Every report shows
+# these reasons.
+_DEBIAN_BASE_LIBRARIES = {
+    "libc6": tuple(f"/lib/x86_64-linux-gnu/{name}" for name in (
+        "ld-linux-x86-64.so.2", "libc.so.6", "libdl.so.2", "libm.so.6", "libnss_dns.so.2",
+        "libnss_files.so.2", "libpthread.so.0", "libresolv.so.2", "librt.so.1", "libutil.so.1")),
+    "libgcc-s1": ("/lib/x86_64-linux-gnu/libgcc_s.so.1",),
+    "libstdc++6": ("/usr/lib/x86_64-linux-gnu/libstdc++.so.6.*",),
+}
 _DEBIAN_BASE_WAIVERS = tuple(
-    Waiver(path=path, properties=frozenset({"relro", "stack-protector", "fortify"}),
+    Waiver(path=path, properties=frozenset({"relro", "stack-protector", "fortify"}), package=package,
            reason="Debian bookworm's build of the run-time base library (relro without BIND_NOW, "
                   "glibc internals without the stack protector); build-image does not compile it")
-    for path in (
-        *(f"/lib/x86_64-linux-gnu/{name}" for name in (
-            "ld-linux-x86-64.so.2", "libc.so.6", "libdl.so.2", "libgcc_s.so.1", "libm.so.6",
-            "libnss_dns.so.2", "libnss_files.so.2", "libpthread.so.0", "libresolv.so.2", "librt.so.1",
-            "libutil.so.1")),
-        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.*",
-    )
+    for package, paths in _DEBIAN_BASE_LIBRARIES.items() for path in paths
 )
 BUILT_IN_WAIVERS = (
     *_DEBIAN_BASE_WAIVERS,

@@ -214,8 +214,11 @@ def _hex_packages(mix_lock: Path) -> dict[str, Component]:
 
 
 def _debian(runtime_files: Mapping[str, bytes], suite: str) -> Iterator[Component]:
-    """Every package of the run-time root filesystem, from its ``status.d`` record (with its .deb's SHA256)."""
-    for path in sorted(p for p in runtime_files if p.startswith(DPKG_STATUS)):
+    """Every package of the run-time root filesystem, from its ``status.d`` record (with its .deb's SHA256).
+
+    ``<package>.md5sums`` beside each record is the package's file list (for verify), not a package.
+    """
+    for path in sorted(p for p in runtime_files if p.startswith(DPKG_STATUS) and not p.endswith(".md5sums")):
         record = Parser().parsestr(runtime_files[path].decode("utf-8", errors="replace"))
         name, version, arch = record["Package"], record["Version"], record["Architecture"]
         source = (record["Source"] or name).split(" ", 1)[0]

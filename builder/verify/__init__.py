@@ -12,6 +12,7 @@ from pathlib import Path
 
 from builder.engine_protocol import Engine, as_file
 from builder.verify.checks import beam_audit_notes, elf_findings, image_findings, shell_call_notes
+from builder.verify.dpkg import Ownership, read_ownership
 from builder.verify.imagefs import ImageContents, read_image
 from builder.verify.policy import (
     DEFAULT_REQUIRED,
@@ -56,10 +57,16 @@ def read_from_engine(engine: Engine, image: str, dump_dir: Path | None = None) -
 def check_contents(image: str, contents: ImageContents, policy: VerifyPolicy) -> Report:
     """Apply ``policy`` to an image already read; split findings into violations and waivers."""
     elf, notes, rows = elf_findings(contents, policy)
+    findings = [*elf, *image_findings(contents, policy)]
+    ownership = read_ownership(contents)
+
+    def owns(path: str, package: str) -> bool:
+        return not ownership.problem(path, package, contents.files.get(path))
+
     violations: list[Finding] = []
     waived: list[Waived] = []
-    for finding in [*elf, *image_findings(contents, policy)]:
-        waiver = policy.waiver_for(finding.path, finding.check)
+    for finding in findings:
+        waiver = policy.waiver_for(finding.path, finding.check, owns)
         if waiver is None:
             violations.append(finding)
         else:
@@ -69,9 +76,24 @@ def check_contents(image: str, contents: ImageContents, policy: VerifyPolicy) ->
         policy=policy,
         violations=tuple(violations),
         waived=tuple(waived),
-        notes=tuple([*notes, *shell_call_notes(contents, policy), *beam_audit_notes(contents)]),
+        notes=tuple([*notes, *_unowned_notes(violations, policy, ownership, contents),
+                     *shell_call_notes(contents, policy), *beam_audit_notes(contents)]),
         elves=tuple(rows),
         file_count=len(contents.files),
         layer_count=contents.layer_count,
         bytes_read=contents.bytes_read,
     )
+
+
+def _unowned_notes(violations: list[Finding], policy: VerifyPolicy, ownership: Ownership,
+                   contents: ImageContents) -> list[Note]:
+    """For each violation a package waiver would excuse by path alone: why the package's ownership failed."""
+    notes: dict[tuple[str, str], Note] = {}
+    for finding in violations:
+        for waiver in policy.waivers:
+            if waiver.package and waiver.covers(finding.path, finding.check):
+                problem = ownership.problem(finding.path, waiver.package, contents.files.get(finding.path))
+                notes.setdefault((finding.path, waiver.package), Note(
+                    "waiver not applied", finding.path,
+                    f"waived only as Debian package {waiver.package}'s file, and it is not: {problem}"))
+    return list(notes.values())

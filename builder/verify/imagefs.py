@@ -25,6 +25,7 @@ the end; only one file's bytes are held in memory at a time.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import itertools
 import json
@@ -51,6 +52,7 @@ _OPAQUE = ".wh..wh..opq"
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----\s*[A-Za-z0-9+/=:,\s-]{32}")
 _COOKIE_NAMES = (".erlang.cookie",)
 _READ_WHOLE = frozenset({"vm.args", "beam-audit.json"})
+_READ_WHOLE_UNDER = "/var/lib/dpkg/status.d/"  # package records and file lists (builder.verify.dpkg)
 _TEXT_LIMIT = 1 << 20
 
 
@@ -89,7 +91,8 @@ class Node:
     shell_calls: tuple[str, ...] = ()  # from .beam import tables
     embeds: tuple[str, ...] = ()  # known interpreter signatures in the bytes
     dump: str = ""  # local copy of an ELF file, when read_image was asked for one
-    text: str = ""  # the content of a file the checks read whole (vm.args, beam-audit.json)
+    text: str = ""  # the content of a file the checks read whole (vm.args, beam-audit.json, dpkg records)
+    md5: str = ""  # of an ELF file's bytes, to compare with the MD5 its Debian package recorded
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,7 @@ def _read_content(node: Node, data: io.BufferedReader, dump_dir: Path | None) ->
     if looks_like_elf(head):
         content = data.read(_ELF_LIMIT)
         embeds = ("busybox",) if b"BusyBox v" in content else ()
+        node = replace(node, md5=hashlib.md5(content, usedforsecurity=False).hexdigest())
         if dump_dir is not None:
             copy = dump_dir / f"{node.inode}.elf"
             copy.write_bytes(content)
@@ -305,8 +309,11 @@ def _read_content(node: Node, data: io.BufferedReader, dump_dir: Path | None) ->
     if head.startswith(b"#!"):
         line = data.read(256).split(b"\n", 1)[0]
         return replace(node, shebang=line.decode("utf-8", errors="replace"))
-    if posixpath.basename(node.path) in _READ_WHOLE:
-        return replace(node, text=data.read(_TEXT_LIMIT).decode("utf-8", errors="replace"))
+    if posixpath.basename(node.path) in _READ_WHOLE or node.path.startswith(_READ_WHOLE_UNDER):
+        first = data.read(_TEXT_LIMIT)
+        # A file read for its text is still scanned for keys: a record must not hide one.
+        key = _PRIVATE_KEY.search(first) is not None or _has_private_key(data, first[-4096:])
+        return replace(node, text=first.decode("utf-8", errors="replace"), embeds=("private-key",) if key else ())
     if node.path.endswith(".beam"):
         try:
             return replace(node, shell_calls=shell_dependent_imports(data.read()))
@@ -315,8 +322,8 @@ def _read_content(node: Node, data: io.BufferedReader, dump_dir: Path | None) ->
     return replace(node, embeds=("private-key",)) if _has_private_key(data) else node
 
 
-def _has_private_key(data: IO[bytes]) -> bool:
-    tail = b""
+def _has_private_key(data: IO[bytes], tail: bytes = b"") -> bool:
+    """Scan the rest of ``data`` in chunks; ``tail`` is what came just before (a key may span both)."""
     while chunk := data.read(_KEY_SCAN_LIMIT):
         window = tail + chunk
         if _PRIVATE_KEY.search(window):

@@ -18,6 +18,7 @@ an exception is never silent.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from builder import contract
@@ -74,16 +75,32 @@ class Waiver:
     or :data:`IMAGE_CHECKS`, or ``"*"``.  ``config.py`` validates waivers
     where it reads them, naming the file and key; a check in
     :data:`UNWAIVABLE` is never covered, whatever a waiver says.
+
+    ``package`` (the built-in waivers for Debian's base libraries) adds a
+    condition the path cannot meet alone: the file must be that Debian
+    package's, as the image records it (:mod:`builder.verify.dpkg`), so an
+    unhardened file dropped at a waived path stays a violation.
     """
 
     path: str
     properties: frozenset[str]
     reason: str
+    package: str = ""
 
     def covers(self, path: str, prop: str) -> bool:
+        """Whether the path and property match; ownership is :meth:`VerifyPolicy.waiver_for`'s to check."""
         if prop in UNWAIVABLE:
             return False
         return (WILDCARD in self.properties or prop in self.properties) and fnmatch.fnmatchcase(path, self.path)
+
+
+#: ``owns(path, package)``: whether the image's file at ``path`` is ``package``'s as installed.
+Owns = Callable[[str, str], bool]
+
+
+def _owned_by_nobody(path: str, package: str) -> bool:
+    """The default: with no ownership read, a waiver that names a package never applies."""
+    return False
 
 
 @dataclass(frozen=True)
@@ -97,5 +114,7 @@ class VerifyPolicy:
     app_root: str = contract.APP_ROOT
     verbs: tuple[str, ...] = field(default=())
 
-    def waiver_for(self, path: str, prop: str) -> Waiver | None:
-        return next((w for w in self.waivers if w.covers(path, prop)), None)
+    def waiver_for(self, path: str, prop: str, owns: Owns = _owned_by_nobody) -> Waiver | None:
+        """The first waiver that covers ``prop`` on ``path`` (and whose package, if it names one, owns it)."""
+        return next((w for w in self.waivers
+                     if w.covers(path, prop) and (not w.package or owns(path, w.package))), None)

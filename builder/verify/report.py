@@ -99,7 +99,8 @@ class Report:
             },
             "violations": [_finding_json(v) for v in self.violations],
             "waived": [
-                {**_finding_json(w.finding), "waiver": {"path": w.waiver.path, "reason": w.waiver.reason}}
+                {**_finding_json(w.finding), "waiver": {"path": w.waiver.path, "reason": w.waiver.reason,
+                                                        "package": w.waiver.package or None}}
                 for w in self.waived
             ],
             "notes": [{"topic": n.topic, "path": n.path, "detail": n.detail} for n in self.notes],
@@ -133,7 +134,7 @@ class Report:
             f"{len(self.waived)} waived finding(s)",
         ]
         lines += _grouped("Violations", [(v, "") for v in self.violations])
-        lines += _grouped("Waived", [(w.finding, w.waiver.reason) for w in self.waived])
+        lines += _grouped("Waived", [(w.finding, _waived_because(w.waiver)) for w in self.waived])
         lines += _notes(self.notes)
         lines += _elf_table(self.elves, {(w.finding.path, w.finding.check) for w in self.waived})
         return "\n".join(lines) + "\n"
@@ -141,6 +142,12 @@ class Report:
 
 def _finding_json(finding: Finding) -> dict[str, str]:
     return {"check": finding.check, "path": finding.path, "detail": finding.detail}
+
+
+def _waived_because(waiver: Waiver) -> str:
+    """The waiver's reason, and the package whose recorded file it had to be."""
+    return waiver.reason + (f" [the file is Debian package {waiver.package}'s, as recorded in the image]"
+                            if waiver.package else "")
 
 
 def _describe(check: str) -> str:

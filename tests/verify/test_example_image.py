@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from _support import checksec_verdicts, disagreements, hardening_check_verdicts, our_verdicts
-from builder.verify import read_from_engine, verify_image
+from builder.config import BUILT_IN_WAIVERS
+from builder.verify import VerifyPolicy, read_from_engine, verify_image
 from builder.verify.imagefs import ImageContents
 
 pytestmark = [pytest.mark.docker, pytest.mark.tools("checksec", "hardening-check")]
@@ -31,6 +32,19 @@ def test_the_example_image_verifies_with_zero_violations(engine, example_image: 
     paths = {row.path for row in report.elves}
     for glob in BINARIES.values():
         assert fnmatch.filter(paths, glob), f"no ELF file matching {glob} was checked"
+
+
+def test_without_a_config_the_debian_libraries_are_waived_only_as_their_packages_files(
+        engine, example_image: str) -> None:  # type: ignore[no-untyped-def]
+    """What `build-image verify IMAGE` (no -c) does: each base library is its recorded package's file."""
+    report = verify_image(engine, example_image, VerifyPolicy(waivers=BUILT_IN_WAIVERS))
+    assert report.ok, report.render_text()
+    packages = {w.finding.path: w.waiver.package for w in report.waived if w.waiver.package}
+    assert packages.get("/lib/x86_64-linux-gnu/libc.so.6") == "libc6"
+    assert packages.get("/lib/x86_64-linux-gnu/libgcc_s.so.1") == "libgcc-s1"
+    assert any(p.startswith("/usr/lib/x86_64-linux-gnu/libstdc++.so.6.") and k == "libstdc++6"
+               for p, k in packages.items())
+    assert not [n for n in report.notes if n.topic == "waiver not applied"]
 
 
 @pytest.fixture(scope="module")
