@@ -2,7 +2,10 @@
 
 Each stage is one Docker build whose tag is its input key: when the engine
 already has the tag the stage is reported as cached and skipped outright,
-which is what makes a no-op rebuild take seconds.
+which is what makes a no-op rebuild take seconds.  Only the stages the
+assembler reads must be in the engine; a stage below them is needed only
+when one built on it has to be built here, so a stage cache that holds the
+release stage never has the Elixir stage fetched.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -25,6 +28,8 @@ from builder.plan import Bootstrap, Plan, Stage
 from builder.render import context_archive
 
 LOG_TAIL = 60
+#: The stages :func:`builder.assemble.assemble` reads (tests/pipeline/test_assemble_stages.py holds it to that).
+ASSEMBLED_FROM = frozenset({"runtime", "otp", "release", "launcher"})
 HEARTBEAT = 30.0  # seconds between "still building" lines on a quiet console
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -92,6 +97,9 @@ class Progress:
     def cached(self, image: str) -> None:
         self.say(f"      cached  {image}")
 
+    def not_needed(self, image: str) -> None:
+        self.say(f"      skipped {image} (not needed: the stages built on it are at hand)")
+
     def done(self, started: float, image: str) -> None:
         self.say(f"      built   {image} in {_elapsed(time.monotonic() - started)}")
 
@@ -152,6 +160,41 @@ def build_stage(engine: Engine, stage: Stage, progress: Progress) -> StageImage:
 
 
 def build_all(engine: Engine, plan: Plan, progress: Progress, write_rootfs: RootfsWriter) -> StageImages:
-    """The builder base, then every stage in plan order; returns the stage images for the assembler."""
-    ensure_builder_base(engine, plan.base, progress, write_rootfs)
-    return {stage.name: build_stage(engine, stage, progress) for stage in plan.stages}
+    """The builder base and the stages, in plan order, as far as they are needed; the assembler's stage images."""
+    return build_stages(engine, plan.base, plan.stages, ASSEMBLED_FROM, progress, write_rootfs)
+
+
+def build_stages(engine: Engine, base: Bootstrap, stages: Sequence[Stage], wanted: Collection[str],
+                 progress: Progress, write_rootfs: RootfsWriter) -> StageImages:
+    """Make the ``wanted`` stages (by name) present, and whatever they must be built on; skip the rest.
+
+    Returns the stage images the engine now holds, by stage name: every
+    wanted stage, and each stage that was needed on the way.
+    """
+    needed = needed_images(engine, base.image, stages, wanted)
+    if base.image in needed:
+        ensure_builder_base(engine, base, progress, write_rootfs)
+    else:
+        progress.begin("builder-base", "the image every stage starts from")
+        progress.not_needed(base.image)
+    images = {}
+    for stage in stages:
+        if stage.image in needed:
+            images[stage.name] = build_stage(engine, stage, progress)
+        else:
+            progress.begin(stage.name, stage.purpose)
+            progress.not_needed(stage.image)
+    return images
+
+
+def needed_images(engine: Engine, base_image: str, stages: Sequence[Stage], wanted: Collection[str]) -> set[str]:
+    """The images to have in the engine: the wanted stages, and the parent of each needed one that must be built.
+
+    Every image is asked about (newest first), even one not needed: a stage
+    cache pushes what the engine holds and the cache lacks when asked.
+    """
+    needed = {stage.image for stage in stages if stage.name in wanted}
+    for image, parent in [*((stage.image, stage.parent) for stage in reversed(stages)), (base_image, None)]:
+        if not engine.obtainable(image) and image in needed and parent is not None:
+            needed.add(parent)
+    return needed

@@ -58,10 +58,15 @@ class DockerEngine:
             user=config.get("User") or "",
             entrypoint=tuple(config.get("Entrypoint") or ()),
             labels=dict(config.get("Labels") or {}),
+            layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
         )
 
     def has_image(self, ref: str) -> bool:
         return self.image_facts(ref) is not None
+
+    def obtainable(self, ref: str) -> bool:
+        """Only what the engine holds: a plain engine has no stage cache to fetch from."""
+        return self.has_image(ref)
 
     def save_image(self, ref: str) -> Iterator[bytes]:
         """Stream ``docker save`` of ``ref`` (manifest.json + layer tars)."""

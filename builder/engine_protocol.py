@@ -30,6 +30,7 @@ class ImageFacts:
     user: str
     entrypoint: tuple[str, ...]
     labels: dict[str, str]
+    layers: tuple[str, ...] = ()  # diff IDs, lowest first: what a stage cache need not fetch again
 
 
 class Engine(Protocol):
@@ -40,6 +41,12 @@ class Engine(Protocol):
 
     def has_image(self, ref: str) -> bool:
         ...
+
+    def obtainable(self, ref: str) -> bool:
+        """Whether the engine has ``ref`` or can get it without building it (from a stage cache).
+
+        Asked before anything is built, so stages no needed stage is built on are never fetched.
+        """
 
     def pull(self, ref: str) -> None:
         """Pull ``ref`` (pinned by digest); :class:`~builder.errors.ConfigError` when it cannot."""

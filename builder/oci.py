@@ -68,6 +68,11 @@ class OciImage:
     def blobs(self) -> tuple[Blob, ...]:
         return (*self.layers, self.config)
 
+    def by_diff_id(self) -> dict[str, Blob]:
+        """Each compressed layer by the diff ID (sha256 of the tar) its config names."""
+        diff_ids: list[str] = json.loads(self.config.data)["rootfs"]["diff_ids"]
+        return dict(zip(diff_ids, self.layers, strict=True))
+
 
 def gzip_layer(layer: bytes) -> bytes:
     """``layer`` gzip-compressed with a fixed header and level: same tar, same bytes.
@@ -81,15 +86,22 @@ def gzip_layer(layer: bytes) -> bytes:
     return _GZIP_HEADER + body + trailer
 
 
-def from_layers(config: bytes, layers: Sequence[bytes]) -> OciImage:
-    """The OCI image of an image config and its uncompressed layer tars (lowest first)."""
+def from_layers(config: bytes, layers: Sequence[bytes], compressed: Mapping[str, Blob] | None = None) -> OciImage:
+    """The OCI image of an image config and its uncompressed layer tars (lowest first).
+
+    ``compressed`` maps diff IDs to layers already compressed (by this
+    function, so the same bytes): stages share their lower layers, and
+    compressing the builder base once per stage was most of a cache push.
+    """
     parsed = json.loads(config)
     diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
     if parsed.get("rootfs", {}).get("diff_ids") != diff_ids:
         raise ImageUnreadable("the image's layers do not match the diff IDs in its config",
                               hint="the engine's copy is damaged: build the image again")
     config_blob = Blob(CONFIG, config)
-    layer_blobs = tuple(Blob(LAYER, gzip_layer(layer)) for layer in layers)
+    known = compressed or {}
+    layer_blobs = tuple(known.get(diff_id) or Blob(LAYER, gzip_layer(layer))
+                        for diff_id, layer in zip(diff_ids, layers, strict=True))
     labels: Mapping[str, str] = (parsed.get("config") or {}).get("Labels") or {}
     manifest = {
         "schemaVersion": 2,
@@ -101,8 +113,8 @@ def from_layers(config: bytes, layers: Sequence[bytes]) -> OciImage:
     return OciImage(config_blob, layer_blobs, Blob(MANIFEST, _canonical(manifest)))
 
 
-def from_save_archive(stream: IO[bytes]) -> OciImage:
-    """The OCI image of a one-image ``docker save`` stream (the engine's exact bytes)."""
+def from_save_archive(stream: IO[bytes], compressed: Mapping[str, Blob] | None = None) -> OciImage:
+    """The OCI image of a one-image ``docker save`` stream (the engine's exact bytes); see :func:`from_layers`."""
     files: dict[str, bytes] = {}
     try:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
@@ -110,7 +122,7 @@ def from_save_archive(stream: IO[bytes]) -> OciImage:
                 if member.isreg():
                     files[member.name] = member_bytes(archive, member)
         (entry,) = json.loads(files["manifest.json"])
-        return from_layers(files[entry["Config"]], [files[name] for name in entry["Layers"]])
+        return from_layers(files[entry["Config"]], [files[name] for name in entry["Layers"]], compressed)
     except (tarfile.TarError, KeyError, ValueError, TypeError) as exc:
         raise ImageUnreadable(f"the engine's export of the image is not a docker-save archive: {exc!r}",
                               hint="is the name right? `docker image inspect` it") from exc

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from builder.build import Progress, RootfsWriter, build_stage, ensure_builder_base
+from builder.build import Progress, RootfsWriter, build_stages
 from builder.config import Config
 from builder.engine_protocol import Engine
 from builder.errors import BuildFailed, ConfigError
@@ -30,9 +30,7 @@ def resolve_release(engine: Engine, config: Config, otp: FetchedSource, elixir: 
     probe = release_probe(config, otp, elixir)
     progress.say(f"release: not named in {config.file.name}, asking mix.exs")
     progress.total, progress.number = 1 + len(probe.stages), 0
-    ensure_builder_base(engine, probe.base, progress, write_rootfs)
-    for stage in probe.stages:
-        build_stage(engine, stage, progress)
+    build_stages(engine, probe.base, probe.stages, {probe.stages[-1].name}, progress, write_rootfs)
     answer = _read_answer(engine, probe.answer)
     name = release_from_answer(answer, config)
     progress.say(f"      release {name} (from mix.exs)")

@@ -2,21 +2,33 @@
 
 Pushing through the API rather than ``docker push`` keeps the blobs exactly
 as :mod:`builder.oci` wrote them, so the digest the registry serves is the
-digest computed here.  Only monolithic uploads and anonymous access are
-used: that is what a local ``docker-registry`` and most CI-internal
-registries accept.  Registries on the loopback address are spoken to over
-plain HTTP, every other one over HTTPS.
+digest computed here.  Only monolithic uploads are used.  A registry that
+answers 401 gets the login :mod:`builder.credentials` finds for it (Docker's
+config or ``--authfile``): ``Basic`` directly, ``Bearer`` through the token
+endpoint its challenge names (the distribution token protocol).  The
+``Authorization`` header is never carried over a redirect (blob storage
+behind a registry must not see it).  Registries on the loopback address are
+spoken to over plain HTTP, every other one over HTTPS.  Everything fetched
+by digest is checked against it: a signature over a digest is worth only
+what that check is worth.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
+from http.client import HTTPMessage
+from typing import IO
 
+from builder.credentials import Credentials, auth_file, find_credentials
 from builder.errors import RegistryError, UsageError
 from builder.oci import Blob, OciImage
 
@@ -27,6 +39,10 @@ _REFERENCE = re.compile(
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
                   "application/vnd.docker.distribution.manifest.v2+json")
 TIMEOUT = 300
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Authorization headers that worked, by (registry, repository, writing): one 401 per scope and run.
+_AUTHORIZED: dict[tuple[str, str, bool], str] = {}
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,19 @@ class Registry:
                    {"Content-Type": "application/octet-stream"}, ok=(201,))
 
     def get_blob(self, digest: str) -> bytes:
-        return self._send("GET", f"/blobs/{digest}", ok=(200,)).body
+        """The blob ``digest``, checked against it."""
+        return _checked(digest, self._send("GET", f"/blobs/{digest}", ok=(200,)).body, self.reference)
+
+    @contextmanager
+    def open_blob(self, digest: str) -> Iterator[IO[bytes]]:
+        """The blob ``digest`` as a stream (large layers); the reader checks it against the digest."""
+        status, _, stream = self._open("GET", self.reference.base_url + f"/blobs/{digest}", None, {})
+        try:
+            if status != 200:
+                raise self._refused("GET", f"/blobs/{digest}", status, stream.read(300))
+            yield stream
+        finally:
+            stream.close()
 
     # -- manifests --------------------------------------------------------------
     def put_manifest(self, reference: str, blob: Blob) -> str:
@@ -103,9 +131,11 @@ class Registry:
         return response.headers.get_content_type(), response.body
 
     def find_manifest(self, reference: str) -> bytes | None:
-        """The manifest ``reference``, or None when the registry has no such manifest."""
+        """The manifest ``reference`` (checked when it is a digest), or None when the registry has none."""
         response = self._send("GET", f"/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}, ok=(200, 404))
-        return response.body if response.status == 200 else None
+        if response.status != 200:
+            return None
+        return _checked(reference, response.body, self.reference) if reference.startswith("sha256:") else response.body
 
     def manifest_digest(self, reference: str) -> str | None:
         """The digest the registry serves for ``reference``, or None when it has no such manifest."""
@@ -117,22 +147,121 @@ class Registry:
     def _send(self, method: str, path: str, data: bytes | None = None,
               headers: dict[str, str] | None = None, *, ok: tuple[int, ...]) -> Response:
         url = path if "://" in path else self.reference.base_url + path
-        request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
-                response = Response(answer.status, answer.headers, answer.read())
-        except urllib.error.HTTPError as exc:
-            response = Response(exc.code, exc.headers, exc.read())
-        except (urllib.error.URLError, OSError) as exc:
-            raise RegistryError(f"cannot reach the registry {self.reference.registry}: {exc}",
-                                hint="is it running? (docs/supply-chain.md shows how to start a local one)") from exc
-        if response.status not in ok:
-            raise RegistryError(
-                f"{method} {url}: the registry answered {response.status}: "
-                f"{response.body[:300].decode(errors='replace').strip()}",
-                hint="registries that need a login are not supported yet; use one that accepts "
-                     "anonymous pushes from CI" if response.status in (401, 403) else None)
-        return response
+        status, answer_headers, stream = self._open(method, url, data, headers or {})
+        with stream:
+            body = stream.read()
+        if status not in ok:
+            raise self._refused(method, url, status, body)
+        return Response(status, answer_headers, body)
+
+    def _open(self, method: str, url: str, data: bytes | None,
+              headers: dict[str, str]) -> tuple[int, Message, IO[bytes]]:
+        """(status, headers, body stream) of one request, logging in once when the registry answers 401."""
+        scope = (self.reference.registry, self.reference.repository, method in _WRITES)
+        status, answer_headers, stream = _request(method, url, data, headers, _AUTHORIZED.get(scope))
+        if status != 401:
+            return status, answer_headers, stream
+        stream.close()
+        credentials = find_credentials(self.reference.registry)
+        _AUTHORIZED[scope] = self._authorization(answer_headers.get("WWW-Authenticate", ""), credentials, scope)
+        status, answer_headers, stream = _request(method, url, data, headers, _AUTHORIZED[scope])
+        if status == 401:
+            stream.close()
+            del _AUTHORIZED[scope]
+            raise self._unauthorized(credentials)
+        return status, answer_headers, stream
+
+    def _authorization(self, challenge: str, credentials: Credentials | None,
+                       scope: tuple[str, str, bool]) -> str:
+        """The Authorization header answering ``challenge`` (Basic, or a Bearer token from its realm)."""
+        kind, _, rest = challenge.partition(" ")
+        if kind.lower() == "basic":
+            if credentials is None:
+                raise self._unauthorized(None)
+            return credentials.basic()
+        if kind.lower() != "bearer":
+            raise RegistryError(f"{self.reference.registry} asks for {kind or 'an unnamed'} authentication, "
+                                "which build-image does not speak (Basic and Bearer tokens only)")
+        fields = dict(_CHALLENGE.findall(rest))
+        wanted = f"repository:{self.reference.repository}:{'pull,push' if scope[2] else 'pull'}"
+        query = urllib.parse.urlencode({"service": fields.get("service", ""), "scope": fields.get("scope", wanted)})
+        token_url = f"{fields.get('realm', '')}?{query}"
+        login = {"Authorization": credentials.basic()} if credentials and not credentials.identity_token else {}
+        if credentials is not None and credentials.identity_token:
+            # An identity (refresh) token is exchanged with OAuth2, as docker does.
+            form = {"grant_type": "refresh_token", "refresh_token": credentials.identity_token,
+                    "service": fields.get("service", ""), "scope": fields.get("scope", wanted),
+                    "client_id": "build-image"}
+            status, _, stream = _request("POST", fields.get("realm", ""), urllib.parse.urlencode(form).encode(),
+                                         {"Content-Type": "application/x-www-form-urlencoded"}, None)
+        else:
+            status, _, stream = _request("GET", token_url, None, {}, login.get("Authorization"))
+        with stream:
+            body = stream.read()
+        if status in (401, 403):
+            raise self._unauthorized(credentials)
+        if status != 200:
+            raise RegistryError(f"the token service of {self.reference.registry} ({fields.get('realm')}) "
+                                f"answered {status}: {body[:200].decode(errors='replace').strip()}")
+        answer = json.loads(body)
+        return "Bearer " + str(answer.get("token") or answer.get("access_token") or "")
+
+    def _unauthorized(self, credentials: Credentials | None) -> RegistryError:
+        registry = self.reference.registry
+        if credentials is None:
+            path, _ = auth_file()
+            return RegistryError(f"{registry} requires a login, and {path} has none for it",
+                                 hint=f"`docker login {registry}`, or give --authfile FILE (REGISTRY_AUTH_FILE) "
+                                      "holding its login; build-image.yaml never holds credentials")
+        return RegistryError(f"{registry} refused the login of {credentials.username!r} from {credentials.source} "
+                             "(401 Unauthorized)",
+                             hint=f"log in again: `docker login {registry}`, or check --authfile / REGISTRY_AUTH_FILE")
+
+    def _refused(self, method: str, url: str, status: int, body: bytes) -> RegistryError:
+        text = body[:300].decode(errors="replace").strip()
+        if status == 403:
+            return RegistryError(f"{self.reference.registry} denied {method} {url} (403): {text}",
+                                 hint="the login has no right to do this in that repository")
+        return RegistryError(f"{method} {url}: the registry answered {status}: {text}")
+
+
+class _NoAuthorizationOnRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never hand the registry's Authorization to another server."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: HTTPMessage, newurl: str) -> urllib.request.Request | None:
+        follow = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if follow is not None:
+            follow.remove_header("Authorization")
+        return follow
+
+
+_OPENER = urllib.request.build_opener(_NoAuthorizationOnRedirect())
+
+
+def _request(method: str, url: str, data: bytes | None, headers: dict[str, str],
+             authorization: str | None) -> tuple[int, Message, IO[bytes]]:
+    """One HTTP request: (status, headers, open body), an HTTP error status included."""
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    if authorization:
+        request.add_unredirected_header("Authorization", authorization)
+    host = urllib.parse.urlsplit(url).netloc
+    try:
+        answer = _OPENER.open(request, timeout=TIMEOUT)
+        return answer.status, answer.headers, answer
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise RegistryError(f"cannot reach the registry {host}: {exc}",
+                            hint="is it running? (docs/supply-chain.md shows how to start a local one)") from exc
+
+
+def _checked(digest: str, data: bytes, where: Reference) -> bytes:
+    """``data`` if it is what ``digest`` names; a registry serving other bytes is an error."""
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise RegistryError(f"{where.registry}/{where.repository} served other bytes for {digest}",
+                            hint="the registry's storage is damaged or tampered with")
+    return data
 
 
 def push(image: OciImage, reference: Reference) -> str:

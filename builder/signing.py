@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from builder.credentials import docker_config_for
 from builder.errors import PolicyViolation, UsageError
 from builder.registry import Reference, Registry
 from builder.runner import run
@@ -60,6 +61,8 @@ class Verified:
 def sign(reference: Reference, key: str, *, sbom: bytes, provenance: bytes) -> Reference:
     """Sign ``reference``'s digest and attach the SBOM and provenance as attestations (cosign, no tlog).
 
+    cosign gets the registry's login as build-image found it (Docker's config or --authfile).
+
     ``key`` is anything cosign's ``--key`` takes: a cosign.key file or
     ``env://VARIABLE`` (CI: from a secret); its password is COSIGN_PASSWORD.
     """
@@ -68,14 +71,16 @@ def sign(reference: Reference, key: str, *, sbom: bytes, provenance: bytes) -> R
     if f"sha256:{subject}" != target.digest:
         raise UsageError(f"the provenance names sha256:{subject}, not {target.digest}",
                          hint="push the image again (`build-image push REF`) so its provenance is current")
-    with tempfile.TemporaryDirectory(prefix="build-image-sign-") as work:
+    with (tempfile.TemporaryDirectory(prefix="build-image-sign-") as work,
+          docker_config_for(target.registry) as env):
         sbom_file, predicate_file = Path(work) / "sbom.cdx.json", Path(work) / "provenance.json"
         sbom_file.write_bytes(sbom)
         predicate_file.write_text(json.dumps(json.loads(provenance)["predicate"], sort_keys=True))
         common = ["--key", key, "--tlog-upload=false", "--yes"]
-        run([COSIGN, "sign", *common, str(target)])
-        run([COSIGN, "attest", *common, "--type", "cyclonedx", "--predicate", sbom_file, str(target)])
-        run([COSIGN, "attest", *common, "--type", "slsaprovenance1", "--predicate", predicate_file, str(target)])
+        run([COSIGN, "sign", *common, str(target)], env=env)
+        run([COSIGN, "attest", *common, "--type", "cyclonedx", "--predicate", sbom_file, str(target)], env=env)
+        run([COSIGN, "attest", *common, "--type", "slsaprovenance1", "--predicate", predicate_file, str(target)],
+            env=env)
     return target
 
 
@@ -109,7 +114,8 @@ def verify_signed(reference: Reference, public_key: Path) -> Verified:
 def sign_with(target: Reference, key: str, annotations: Mapping[str, str]) -> None:
     """cosign signs ``target`` (pinned by digest), the ``annotations`` inside the signed payload."""
     notes = [word for name, value in sorted(annotations.items()) for word in ("-a", f"{name}={value}")]
-    run([COSIGN, "sign", "--key", key, "--tlog-upload=false", "--yes", *notes, str(target)])
+    with docker_config_for(target.registry) as env:
+        run([COSIGN, "sign", "--key", key, "--tlog-upload=false", "--yes", *notes, str(target)], env=env)
 
 
 def verify_signature(target: Reference, public_key: Path, annotations: Mapping[str, str]) -> None:

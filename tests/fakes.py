@@ -77,6 +77,10 @@ class FakeEngine:
         self.calls.append(("has_image", ref))
         return ref in self.images
 
+    def obtainable(self, ref: str) -> bool:
+        self.calls.append(("obtainable", ref))
+        return ref in self.images
+
     def pull(self, ref: str) -> None:
         self.calls.append(("pull", ref))
         if ref not in self.registry:

@@ -12,8 +12,9 @@ import pytest
 
 from builder import build as build_module
 from builder import debian
-from builder.build import LOG_TAIL, Progress, build_all, debian_rootfs
+from builder.build import ASSEMBLED_FROM, LOG_TAIL, Progress, build_all, debian_rootfs
 from builder.engine import DockerEngine
+from builder.engine_protocol import ImageFacts
 from builder.errors import BuildFailed, ConfigError, SourceError
 from builder.plan import Bootstrap, Plan
 from fakes import FakeEngine, ScriptedBuild, example_plan
@@ -55,12 +56,71 @@ def test_cached_stages_are_not_built_and_their_ids_carried_forward(tmp_path: Pat
 
     images = build_all(engine, plan, progress, no_bootstrap)
 
-    assert list(images) == [stage.name for stage in plan.stages]
-    assert {name: image.id for name, image in images.items()} == held
+    assert list(images) == [stage.name for stage in plan.stages if stage.name in ASSEMBLED_FROM]
+    assert {name: image.id for name, image in images.items()} == {name: held[name] for name in images}
     assert all(image.cached and image.tag == plan.stage(name).image for name, image in images.items())
     assert built(engine) == []
-    assert printed(progress).count("cached") == 1 + len(plan.stages)
+    assert printed(progress).count("cached") == len(ASSEMBLED_FROM)
+    assert f"skipped {plan.stage('elixir').image} (not needed" in printed(progress)  # release is built on it
+    assert f"skipped {plan.base.image} (not needed" in printed(progress)
     assert f"[{1 + len(plan.stages)}/{plan.steps(verify=True)}] launcher" in printed(progress)
+
+
+class CacheBackedEngine(FakeEngine):
+    """A fake engine in front of a stage cache: what ``cache`` holds is obtainable, and pulled when asked for."""
+
+    def __init__(self, cache: set[str]) -> None:
+        super().__init__()
+        self.cache = cache
+
+    def obtainable(self, ref: str) -> bool:
+        return super().obtainable(ref) or ref in self.cache
+
+    def image_facts(self, ref: str) -> ImageFacts | None:
+        if ref not in self.images and ref in self.cache:
+            self.calls.append(("cache pull", ref))
+            self.add_image(ref)
+        return super().image_facts(ref)
+
+    def has_image(self, ref: str) -> bool:
+        return self.image_facts(ref) is not None
+
+
+def pulled(engine: FakeEngine) -> list[str]:
+    return [ref for operation, ref in engine.calls if operation == "cache pull"]
+
+
+def test_from_a_full_stage_cache_only_the_stages_the_assembler_reads_are_pulled(tmp_path: Path) -> None:
+    plan = example_plan(tmp_path)
+    engine = CacheBackedEngine({plan.base.image, *(stage.image for stage in plan.stages)})
+
+    images = build_all(engine, plan, progress_for(plan), no_bootstrap)
+
+    assert pulled(engine) == [stage.image for stage in plan.stages if stage.name in ASSEMBLED_FROM]
+    assert set(images) == ASSEMBLED_FROM and built(engine) == []
+
+
+def test_a_stage_the_cache_lacks_has_what_it_is_built_on_pulled_first(tmp_path: Path) -> None:
+    plan = example_plan(tmp_path)
+    launcher = plan.stage("launcher")
+    engine = CacheBackedEngine({plan.base.image, *(stage.image for stage in plan.stages if stage != launcher)})
+
+    build_all(engine, plan, progress_for(plan), no_bootstrap)
+
+    assert pulled(engine)[0] == plan.base.image  # the launcher is built on the builder base
+    assert plan.stage("elixir").image not in pulled(engine)
+    assert built(engine) == [launcher.image]
+
+
+def test_the_release_stage_to_build_pulls_its_parent_not_the_stages_below(tmp_path: Path) -> None:
+    plan = example_plan(tmp_path)
+    release = plan.stage("release")
+    engine = CacheBackedEngine({plan.base.image, *(stage.image for stage in plan.stages if stage != release)})
+
+    build_all(engine, plan, progress_for(plan), no_bootstrap)
+
+    assert pulled(engine) == [plan.stage(name).image for name in ("runtime", "otp", "elixir", "launcher")]
+    assert built(engine) == [release.image]
 
 
 def test_missing_stages_are_built_in_order_and_return_the_built_ids(tmp_path: Path) -> None:
