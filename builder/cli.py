@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
         args = parser.parse_args(argv)
+        if getattr(args, "authfile", None) is not None:  # read by builder.credentials, and like skopeo's
+            os.environ["REGISTRY_AUTH_FILE"] = str(args.authfile)
         return int(args.handler(args))
     except BuildImageError as exc:
         if args is not None and getattr(args, "debug", False):
@@ -95,6 +98,12 @@ def _with_overrides(command: argparse.ArgumentParser) -> None:
     command.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                          help="override a key of build-image.yaml, dotted and validated like the file "
                               "(repeatable), e.g. --set otp.version=27.3.4.3; recorded in the image's labels")
+
+
+def _with_authfile(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--authfile", type=Path, metavar="FILE",
+                         help="registry logins ({\"auths\": …}, as skopeo's --authfile; default: "
+                              "REGISTRY_AUTH_FILE, else Docker's config.json from `docker login`)")
 
 
 def _with_config(command: argparse.ArgumentParser) -> None:
@@ -133,6 +142,7 @@ def _add_build(commands: Commands) -> None:
     command.add_argument("--cache-sign-key", metavar="KEY",
                          help="cosign private key (file or env://VAR) to sign pushed stages; without it "
                               "the cache is only read")
+    _with_authfile(command)
 
 
 def _cache_settings(args: argparse.Namespace, config: config_module.Config) -> CacheSettings | None:
@@ -212,6 +222,7 @@ def _add_verify(commands: Commands) -> None:
     command.add_argument("--signed-by", type=Path, metavar="KEY",
                          help="instead: check that the registry image IMAGE (registry/repo[:tag]) is signed by "
                               "this cosign public key and carries its SBOM and provenance attestations")
+    _with_authfile(command)
     command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks for errors")
 
@@ -247,6 +258,7 @@ def _add_push(commands: Commands) -> None:
                          help="push the image this build-image.yaml builds (default: ./build-image.yaml)")
     command.add_argument("--image", help="push this local image instead of the configured tag")
     command.add_argument("--oci", type=Path, metavar="DIR", help="also write an OCI image layout in DIR")
+    _with_authfile(command)
     command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks for errors")
 
@@ -317,6 +329,7 @@ def _add_sign(commands: Commands) -> None:
         _run_sign)
     command.add_argument("reference", metavar="REF", help="the pushed image, e.g. 127.0.0.1:5000/hello:latest")
     command.add_argument("--key", required=True, help="cosign private key: a file or env://VARIABLE")
+    _with_authfile(command)
     _with_config(command)
 
 

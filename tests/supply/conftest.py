@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from builder import config as config_module
 from builder.appsource import AppSource
 from builder.sources import FetchedSource
 from cosign_keys import make_key_pair
-from local_registry import local_registry
+from local_registry import LOGIN, local_registry
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "hello" / "build-image.yaml"
 
@@ -21,6 +22,17 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "hello" / "b
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``127.0.0.1:PORT`` of a fresh registry with a throwaway storage directory."""
     with local_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``127.0.0.1:PORT`` of a fresh registry that needs the login ``LOGIN`` (htpasswd, bcrypt)."""
+    directory = tmp_path_factory.mktemp("auth-registry")
+    htpasswd = directory / "htpasswd"
+    entry = subprocess.run(["htpasswd", "-Bbn", *LOGIN], check=True, capture_output=True, text=True).stdout
+    htpasswd.write_text(entry)
+    with local_registry(directory, htpasswd=htpasswd) as address:
         yield address
 
 

@@ -34,6 +34,15 @@ storage:
 http:
   addr: 127.0.0.1:{port}
 """
+#: The login the tests' authenticated registry accepts (``htpasswd -Bbn``); never a real secret.
+LOGIN = ("ci-robot", "a test password, never a real secret")
+# distribution's htpasswd auth: Basic, bcrypt entries only (``htpasswd -B``).
+AUTH = """\
+auth:
+  htpasswd:
+    realm: build-image-test
+    path: {htpasswd}
+"""
 
 
 def free_port() -> int:
@@ -44,9 +53,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_registry(directory: Path, port: int | None = None) -> Iterator[str]:
+def local_registry(directory: Path, port: int | None = None, htpasswd: Path | None = None) -> Iterator[str]:
     """Serve a registry on 127.0.0.1 storing under ``directory``; yield ``127.0.0.1:PORT``.
 
+    With ``htpasswd`` (bcrypt entries) every request needs one of its logins.
     The registry's log goes to ``directory/registry.log`` so a failing test
     can show what the registry said.
     """
@@ -54,7 +64,7 @@ def local_registry(directory: Path, port: int | None = None) -> Iterator[str]:
     storage = directory / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = directory / "config.yml"
-    config.write_text(CONFIG.format(root=storage, port=port))
+    config.write_text(CONFIG.format(root=storage, port=port) + (AUTH.format(htpasswd=htpasswd) if htpasswd else ""))
     log = (directory / "registry.log").open("wb")
     server = subprocess.Popen([PROGRAM, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -78,6 +88,10 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], seconds: float = 2
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:  # up, and asking for a login
+                return
+            time.sleep(0.1)
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     raise RuntimeError(f"{PROGRAM} did not answer {url} within {seconds}s")
