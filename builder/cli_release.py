@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from builder.config import Config
+from builder.debian import Mirror
 from builder.errors import NewerReleaseAvailable
 from builder.pins import PINNABLE, Target, resolve
 from builder.sourceindex import SourceIndexes
@@ -65,15 +66,22 @@ def _indexes(args: argparse.Namespace, config: Config, suites: Sequence[str]) ->
     return SourceIndexes.from_archive(host_mirror(config.bases.mirror), suites, packages)
 
 
+def _mirror(config: Config) -> Mirror:
+    from builder.debian import host_mirror
+
+    return host_mirror(config.bases.mirror)
+
+
 # -- pin ---------------------------------------------------------------------
 
 def _add_pin(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from builder.cli import _command, _with_config
 
     command = _command(
-        commands, "pin", "move the OTP, Elixir or Hex pin to VERSION in build-image.yaml",
+        commands, "pin", "move the OTP, Elixir, Hex or rebar3 pin to VERSION in build-image.yaml",
         "Resolve VERSION from the source the pin already uses (its Debian suite's Sources index,\n"
-        "or its URL with the version replaced), fetch the tarball and check it as a build does\n"
+        "for rebar3 the suite's binary Packages index; or its URL with the version replaced), fetch\n"
+        "the tarball (rebar3: the .deb or escript) and check it as a build does\n"
         "(apt's signed index for Debian; otherwise its sha256 is computed and shown), then rewrite\n"
         "build-image.yaml in place, comments and layout kept, and print the diff. A version the\n"
         "source does not have is an error naming the versions it has (exit 4).", _run_pin)
@@ -94,7 +102,8 @@ def _run_pin(args: argparse.Namespace) -> int:
 
     config = config_module.load(args.config)
     target = Target(args.name, args.version, debian_suite=args.debian, url_pattern=args.url)
-    new = resolve(config, target, lambda suites: _indexes(args, config, suites))
+    new = resolve(config, target, lambda suites: _indexes(args, config, suites),
+                  None if args.sources_index is not None else lambda: _mirror(config))
     old, text = pinfile.rewrite(args.config, new)
     pinfile.replace_validated(args.config, text, write=not args.dry_run)
     print(pinfile.unified_diff(args.config, old, text) or f"{args.config}: already pins this, nothing changed",

@@ -39,6 +39,9 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("hex", "version", f"{P}.hex.version"),
     ("hex", "sha256", f"{P}.hex.sha256"),
     ("hex", "source", f"{P}.hex.source"),
+    ("rebar3", "version", f"{P}.rebar3.version"),
+    ("rebar3", "sha256", f"{P}.rebar3.sha256"),
+    ("rebar3", "source", f"{P}.rebar3.source"),
     ("openssl", "version", f"{P}.openssl.version"),
     ("hardening", "cflags", records.CFLAGS),
     ("hardening", "ldflags", records.LDFLAGS),
@@ -51,6 +54,8 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
 # Facts an older image may lack, with what a reader should make of that.
 OPTIONAL = {"hex": "no Hex client was pinned", "app.revision": "the app was not in a git repository",
             "app.source": "the app's repository has no remote"}
+# Tools pinned only by some projects: an image without their labels did not use them (nothing unknown).
+PINNED_IF_USED = frozenset({"hex", "rebar3"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def inspect_image(engine: Engine, ref: str) -> Inspection:
     unknown: list[str] = []
     for section, name, label in FIELDS:
         value = labels.get(label)
-        if value is None and section == "hex":
+        if value is None and section in PINNED_IF_USED:
             continue
         if value is None and f"{section}.{name}" not in OPTIONAL:
             unknown.append(f"{section}.{name}")

@@ -32,7 +32,7 @@ SOURCE_KEYS = ("url", "path", "debian")
 class NewPin:
     """What one pin becomes: version, sha256 and one source (url pattern filled in, or a suite)."""
 
-    name: str  # the section: otp, elixir or hex
+    name: str  # the section: otp, elixir, hex or rebar3
     version: str
     sha256: str
     kind: str  # url or debian

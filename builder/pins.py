@@ -7,6 +7,10 @@ from a URL pattern, the tarball is downloaded and its sha256 computed and
 shown.  Either way it lands in the same cache a build reads, passes the
 same tarball safety check, and only then is build-image.yaml rewritten.
 
+rebar3 is Debian's *binary* package (only its escript is used): it moves
+through the suite's signed Packages index, exactly as a build fetches it
+(:func:`builder.sources.fetch_rebar3`), and the .deb's sha256 is written.
+
 Debian revisions: build-image compiles the upstream ``.orig`` tarball only.
 Patches Debian adds in a revision (``+deb12u1`` → ``+deb12u4``, often
 security fixes) are *not* applied; ``pins --check`` reports the newer
@@ -28,13 +32,15 @@ from pathlib import Path
 
 from builder import pinfile
 from builder.config import VERSION, Config, SourceKind, SourcePin
-from builder.debian import OrigTarball
+from builder.debian import Mirror, OrigTarball
 from builder.errors import SourceError, UsageError
 from builder.records import parse_patch_sums, patch_sums
 from builder.sourceindex import Release, SourceIndexes, download, family
-from builder.sources import DEBIAN_PACKAGES, cache_dir, check_tarball, sha256_of
+from builder.sources import DEBIAN_PACKAGES, cache_dir, check_tarball, fetch_rebar3, sha256_of
 
-PINNABLE = ("otp", "elixir", "hex")
+PINNABLE = ("otp", "elixir", "hex", "rebar3")
+# Pins that are not source tarballs (a .deb or an escript): no tarball check, as in a build.
+NOT_TARBALLS = frozenset({"rebar3"})
 _CHUNK = 1 << 20
 
 
@@ -49,22 +55,29 @@ class Target:
 
 
 def current_pin(config: Config, name: str) -> SourcePin:
-    """The pin ``name`` (otp, elixir, hex) as the config has it."""
+    """The pin ``name`` (otp, elixir, hex, rebar3) as the config has it."""
     if name == "otp":
         return config.otp.source
     if name == "elixir":
         return config.elixir
+    if name == "rebar3":
+        if config.rebar3 is None:
+            raise UsageError(f"{config.file} pins no rebar3",
+                             hint="add a rebar3: section first (README: Hex dependencies, rebar3)")
+        return config.rebar3
     if config.hex is None:
         raise UsageError(f"{config.file} pins no Hex client",
                          hint="add a hex: section first (README: Hex dependencies)")
     return config.hex.client
 
 
-def resolve(config: Config, target: Target, read_indexes: Callable[[Sequence[str]], SourceIndexes]) -> pinfile.NewPin:
+def resolve(config: Config, target: Target, read_indexes: Callable[[Sequence[str]], SourceIndexes],
+            binary_mirror: Callable[[], Mirror] | None = None) -> pinfile.NewPin:
     """Find, fetch and check the tarball ``target`` names; the pin to write.
 
     ``read_indexes`` gives the Sources indexes of the suites it is asked for
     (the archive's, or a snapshot's); it is called only for a Debian source.
+    ``binary_mirror`` is where a Debian rebar3 pin's binary package comes from.
     """
     if not VERSION.fullmatch(target.version):
         raise UsageError(f"{target.version!r} is not a release version", hint="e.g. 27.3.4.3 or 1.18.4")
@@ -76,6 +89,12 @@ def resolve(config: Config, target: Target, read_indexes: Callable[[Sequence[str
     if suite is None:
         raise UsageError(f"{target.name} is pinned to a local path: there is nowhere to look for {target.version}",
                          hint="give --url PATTERN (with {version}) or --debian SUITE")
+    if target.name == "rebar3":
+        if binary_mirror is None:
+            raise UsageError("rebar3 is Debian's binary package: its signed Packages index is read from the "
+                             "host's mirror, and --sources-index holds only Sources indexes",
+                             hint="drop --sources-index (bases.mirror in build-image.yaml picks the mirror)")
+        return _rebar3_from_debian(target, suite, binary_mirror())
     if target.name not in DEBIAN_PACKAGES:
         raise UsageError(f"Debian does not package {target.name} as a source build-image can use",
                          hint="give --url PATTERN (with {version})")
@@ -107,6 +126,12 @@ def _from_debian(target: Target, suite: str, indexes: SourceIndexes) -> pinfile.
                           kind="debian", where=suite)
 
 
+def _rebar3_from_debian(target: Target, suite: str, mirror: Mirror) -> pinfile.NewPin:
+    """Debian's rebar3 .deb at ``target.version``, fetched and checked by apt as a build fetches it."""
+    fetched = fetch_rebar3(SourcePin(version=target.version, sha256=None, debian_suite=suite), mirror)
+    return pinfile.NewPin(name="rebar3", version=target.version, sha256=fetched.sha256, kind="debian", where=suite)
+
+
 def _fetch_orig(name: str, tarball: OrigTarball) -> Path:
     """Into the cache a build reads (debian.fetch_orig_tarball's layout), sha256 checked by apt, then vetted."""
     store = cache_dir() / "sources"
@@ -125,7 +150,8 @@ def _from_url(target: Target, pattern: str) -> pinfile.NewPin:
         raise UsageError(f"--url {pattern}: no {{version}} in it", hint="e.g. https://…/OTP-{version}/otp_src_{version}.tar.gz")
     url = pattern.replace("{version}", target.version)
     path = _download_url(url)
-    check_tarball(path, target.name)
+    if target.name not in NOT_TARBALLS:
+        check_tarball(path, target.name)
     return pinfile.NewPin(name=target.name, version=target.version, sha256=sha256_of(path), kind="url", where=url)
 
 
@@ -194,7 +220,7 @@ class PinReport:
 
 def pins(config: Config) -> list[PinReport]:
     """Every pin with its source and checksum (and the OTP patches)."""
-    names = [n for n in PINNABLE if n != "hex" or config.hex is not None]
+    names = [n for n in PINNABLE if {"hex": config.hex, "rebar3": config.rebar3}.get(n, True) is not None]
     return [PinReport(name=n, pin=current_pin(config, n), patches=patch_sums(config.otp.patches) if n == "otp" else "")
             for n in names]
 
@@ -204,6 +230,10 @@ def check(config: Config, indexes: SourceIndexes) -> list[PinReport]:
     reports = []
     for report in pins(config):
         package = DEBIAN_PACKAGES.get(report.name)
+        if report.name in NOT_TARBALLS and report.pin.kind is SourceKind.DEBIAN:
+            reports.append(dataclasses.replace(report, checked="Debian's binary package: --check reads the "
+                                               "Sources indexes only; move it with build-image pin rebar3 VERSION"))
+            continue
         if report.pin.kind is not SourceKind.DEBIAN or package is None:
             reports.append(dataclasses.replace(report, checked=f"a {report.pin.kind} source has no index to "
                                                "look in; move it with --debian SUITE to be told of new releases"))
