@@ -43,6 +43,8 @@ examples:
                                             write the image's seccomp profile (build writes it too)
   build-image k8s -c examples/hello/build-image.yaml -o k8s/ --image registry/hello@sha256:…
                                             write the StatefulSet, headless Service and NetworkPolicy
+  build-image systemd out/systemd -c examples/hello/build-image.yaml
+                                            write the root filesystem, the hardened service and its socket
 """
 
 
@@ -89,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     commands: Commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
                                                parser_class=_Parser)
     for add in (_add_build, _add_render, _add_verify, _add_push, _add_sign, _add_dist_certs, _add_run, _add_seccomp,
-                _add_k8s, _add_prune, *RELEASE_COMMANDS):
+                _add_k8s, _add_systemd, _add_prune, *RELEASE_COMMANDS):
         add(commands)
     return parser
 
@@ -515,6 +517,77 @@ def _run_k8s(args: argparse.Namespace) -> int:
         config = prepare(config, Progress()).config
     for path in write_manifests(config, args.out or output_dir(config) / "k8s", image=args.image,
                                 replicas=args.replicas, http_port=args.http_port):
+        print(path)
+    return 0
+
+
+# -- systemd -----------------------------------------------------------------
+
+def _add_systemd(commands: Commands) -> None:
+    command = _command(
+        commands, "systemd", "write the image's root filesystem and hardened systemd units",
+        "Write OUTDIR/rootfs (the image's files, owners and modes kept; run as root), OUTDIR/<release>.service\n"
+        "(/app/bin/server in RootDirectory=, Type=notify, DynamicUser, the cookie and the dist certs as\n"
+        "credentials loaded from --credentials, the sandbox systemd-analyze security scores 1.2) and one\n"
+        "OUTDIR/<release>.socket per --http-port (the service starts on the first connection).\n"
+        "Install: copy rootfs to --root-dir, the units to /etc/systemd/system/, then\n"
+        "`systemctl enable --now <release>.socket`.", _run_systemd)
+    _with_config(command)
+    command.add_argument("outdir", type=Path, metavar="OUTDIR", help="where to write rootfs/ and the units")
+    command.add_argument("--image", metavar="IMAGE",
+                         help="the local image to unpack (default: the configured tag; build it first)")
+    command.add_argument("--http-port", type=int, action="append", dest="http_ports", metavar="PORT",
+                         help=f"a port to listen on for the app, one .socket each (repeatable; "
+                              f"default: {contract.DEFAULT_HTTP_PORT})")
+    command.add_argument("--root-dir", metavar="DIR",
+                         help="where the root filesystem will be installed (default: /var/lib/<release>/rootfs)")
+    command.add_argument("--credentials", metavar="DIR",
+                         help="the host directory LoadCredential= reads cookie, dist-cert.pem, dist-key.pem and "
+                              "dist-ca.pem from (default: /etc/<release>)")
+    command.add_argument("--node-host", metavar="HOST",
+                         help="the node's host part, POD_IP (default: %%H, the host name; give this host's address)")
+    command.add_argument("--watchdog", type=int, metavar="SECONDS",
+                         help="WatchdogSec=: systemd restarts the release when it stops sending WATCHDOG=1")
+    command.add_argument("--force", action="store_true", help="replace an existing OUTDIR/rootfs")
+
+
+def _run_systemd(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    from dataclasses import replace
+
+    from builder.engine import DockerEngine
+    from builder.errors import ImageUnreadable
+    from builder.rootfs import MOUNT_POINTS, add_mount_points, export_rootfs
+    from builder.systemd import default_settings, distribution_of, units, write_units
+
+    if os.geteuid() != 0:
+        raise UsageError("build-image systemd must run as root: the root filesystem keeps the image's "
+                         "owners (root, 65532)", hint="sudo build-image systemd …")
+    config = config_module.load(args.config)
+    if config.release is None:  # named by mix.exs: found the way `k8s` finds it (a cached step)
+        from builder.pipeline import prepare
+
+        config = prepare(config, Progress()).config
+    assert config.release is not None
+    image = args.image or _image_tag(config)
+    engine = DockerEngine.connect()
+    facts = engine.image_facts(image)
+    if facts is None:
+        raise ImageUnreadable(f"the engine has no image {image!r}", hint="build it first: build-image build")
+    settings = default_settings(config.release)
+    settings = replace(settings, root_directory=args.root_dir or settings.root_directory,
+                       credentials_dir=args.credentials or settings.credentials_dir,
+                       http_ports=tuple(args.http_ports or settings.http_ports),
+                       node_host=args.node_host or settings.node_host, watchdog_sec=args.watchdog)
+    distribution = distribution_of(config, facts.labels)
+    rootfs = args.outdir / "rootfs"
+    if args.force and rootfs.exists():
+        shutil.rmtree(rootfs)
+    run = export_rootfs(engine, image, rootfs)
+    add_mount_points(rootfs, MOUNT_POINTS)
+    print(rootfs)
+    for path in write_units(units(config.release, run, distribution, settings), args.outdir):
         print(path)
     return 0
 

@@ -27,3 +27,8 @@ def dockerfiles_dir() -> Path:
 def launcher_dir() -> Path:
     """The launcher's C sources, Makefile and header template."""
     return _shipped("launcher")
+
+
+def unit_templates_dir() -> Path:
+    """The systemd unit template (inside the package, installed or not)."""
+    return _PACKAGE / "unit_templates"

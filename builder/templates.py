@@ -1,6 +1,6 @@
-"""The one Jinja2 environment: stage Dockerfiles and the launcher's generated header.
+"""The one Jinja2 environment: stage Dockerfiles, the launcher's generated header, systemd units.
 
-Both kinds of template are code (a Dockerfile, a C header), so nothing is
+Every kind of template is code (a Dockerfile, a C header, a unit file), so nothing is
 HTML-escaped, every variable must exist (a typo fails the render instead of
 printing nothing), and values that end up inside C string literals go
 through the ``c_string`` filter.
@@ -12,7 +12,7 @@ import functools
 
 import jinja2
 
-from builder.resources import dockerfiles_dir, launcher_dir
+from builder.resources import dockerfiles_dir, launcher_dir, unit_templates_dir
 
 
 def c_string_body(text: str) -> str:
@@ -46,9 +46,10 @@ _SIMPLE_ESCAPES = {
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """Templates from ``dockerfiles/`` (``<stage>.Dockerfile.j2``) and ``launcher/`` (``tasks.h.j2``)."""
+    """Templates from ``dockerfiles/`` (``<stage>.Dockerfile.j2``), ``launcher/`` (``tasks.h.j2``)
+    and ``builder/unit_templates/`` (``systemd.unit.j2``)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(dockerfiles_dir()), str(launcher_dir())]),
+        loader=jinja2.FileSystemLoader([str(dockerfiles_dir()), str(launcher_dir()), str(unit_templates_dir())]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
