@@ -54,6 +54,15 @@ EPMD_PORT: Final = 4369
 #: The environment variable the cookie comes from (by name, never on a command line).
 COOKIE_VAR: Final = "RELEASE_COOKIE"
 
+#: systemd credentials (``LoadCredential=``): the variable systemd sets to the
+#: service's credentials directory, the only tree the launcher accepts it in,
+#: and the credential the cookie is read from.  The distribution certificates
+#: are credentials named like :data:`DIST_CERT_FILES`, bound onto
+#: :data:`DIST_CERTS_MOUNT` by the unit (``BindReadOnlyPaths=%d:/app/dist-certs``).
+CREDENTIALS_VAR: Final = "CREDENTIALS_DIRECTORY"
+CREDENTIALS_ROOT: Final = "/run/credentials/"
+COOKIE_CREDENTIAL: Final = "cookie"
+
 #: The launcher's environment rule: whatever reaches the VM as flags or code
 #: paths is decided at build time.  It refuses to start (exit
 #: :data:`EXIT_ENV_REFUSED`) when a variable whose name starts with one of
@@ -94,6 +103,9 @@ def c_header() -> str:
         ("CONTRACT_TLS_OPTIONS_FILE", string(TLS_OPTIONS_FILE)),
         ("CONTRACT_DEFAULT_DIST_PORT", str(DEFAULT_DIST_PORT)),
         ("CONTRACT_COOKIE_VAR", string(COOKIE_VAR)),
+        ("CONTRACT_CREDENTIALS_VAR", string(CREDENTIALS_VAR)),
+        ("CONTRACT_CREDENTIALS_ROOT", string(CREDENTIALS_ROOT)),
+        ("CONTRACT_COOKIE_CREDENTIAL", string(COOKIE_CREDENTIAL)),
         ("CONTRACT_REFUSED_ENV_PREFIXES", strings(REFUSED_ENV_PREFIXES)),
         ("CONTRACT_REFUSED_ENV_NAMES", strings(REFUSED_ENV_NAMES)),
         ("CONTRACT_ALLOWED_ENV_NAMES", strings(ALLOWED_ENV_NAMES)),

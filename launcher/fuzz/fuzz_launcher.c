@@ -2,9 +2,10 @@
  * libFuzzer target for the code that reads untrusted input before anything
  * else: the start_erl.data parser, the command dispatch, the environment
  * rule and the checks of the launcher's own knobs (src/resolve.c and
- * src/checks.c, both pure).  The input is used whole as start_erl.data,
- * then split at NUL bytes into an argv, into an envp, and into values for
- * every knob check.  Each verdict is checked against an independent
+ * src/checks.c, both pure).  The input is used whole as start_erl.data and
+ * as a cookie credential file, then split at NUL bytes into an argv, into
+ * an envp, and into values for every knob check (the systemd ones too:
+ * CREDENTIALS_DIRECTORY, LISTEN_*, NOTIFY_SOCKET, WATCHDOG_USEC).  Each verdict is checked against an independent
  * statement of the rule; a wrong one abort()s.
  */
 #include "checks.h"
@@ -171,6 +172,87 @@ static void check_knob_values(const char *value)
     }
 }
 
+/* A component of path (between slashes) is "." or "..". */
+static int has_dot_component(const char *path)
+{
+    size_t len = strlen(path);
+    for (size_t i = 0; i < len; i++) {
+        if (path[i] != '.' || (i > 0 && path[i - 1] != '/'))
+            continue;
+        size_t dots = (i + 1 < len && path[i + 1] == '.') ? 2 : 1;
+        if (path[i + dots] == '/' || path[i + dots] == '\0')
+            return 1;
+    }
+    return 0;
+}
+
+static void check_credentials_value(const char *value)
+{
+    static const char root[] = "/run/credentials/";
+    size_t n = sizeof root - 1;
+    if (check_credentials_dir(value) != CREDENTIALS_DIR_OK)
+        return;
+    /* Accepted: under the root, a name right after it, nothing that climbs or hides. */
+    if (strncmp(value, root, n) != 0 || value[n] == '\0' || value[n] == '/' ||
+        strlen(value) > CREDENTIALS_DIR_MAX || !all_bytes(value, printable_byte) ||
+        has_dot_component(value))
+        abort();
+}
+
+/* The cookie file rule: one newline dropped, then exactly the RELEASE_COOKIE rule. */
+static void check_cookie_file_value(const uint8_t *data, size_t size)
+{
+    size_t len = 0;
+    enum cookie_verdict v = check_cookie_file((const char *)data, size, DEFAULT_COOKIE_MIN_LEN,
+                                              FUZZ_RELEASE_NAME, &len);
+    size_t expect = size > 0 && data[size - 1] == '\n' ? size - 1 : size;
+    if (len != expect)
+        abort();
+    if (memchr(data, '\0', expect) != NULL || expect > COOKIE_MAX_LEN) {
+        if (v == COOKIE_OK || cookie_verdict_is_weak(v))
+            abort();
+        return;
+    }
+    char copy[COOKIE_MAX_LEN + 1];
+    memcpy(copy, data, expect);
+    copy[expect] = '\0';
+    if (v != check_cookie(copy, DEFAULT_COOKIE_MIN_LEN, FUZZ_RELEASE_NAME))
+        abort();
+}
+
+static int fdname_byte(unsigned char c) { return printable_byte(c); }
+
+static void check_activation_values(const char *value)
+{
+    size_t len = strlen(value);
+    unsigned count = 0;
+    long pid = 0;
+    if (parse_listen_fds(value, &count) == 0 &&
+        (count > LISTEN_FDS_MAX || (len > 0 && !all_bytes(value, digit_byte))))
+        abort();
+    if (parse_pid(value, &pid) == 0 && len > 0 &&
+        (pid < 1 || pid > 2147483647L || !all_bytes(value, digit_byte)))
+        abort();
+    if (check_listen_fdnames(value, &count) == 0 && len > 0) {
+        size_t run = 0, names = 1;
+        for (const char *p = value; *p != '\0'; p++) {
+            run = *p == ':' ? 0 : run + 1;
+            names += *p == ':';
+            if (run > FDNAME_MAX || !fdname_byte((unsigned char)*p))
+                abort();
+        }
+        if (names != count || count > LISTEN_FDS_MAX)
+            abort();
+    }
+    if (check_notify_socket(value) == NOTIFY_SOCKET_OK &&
+        ((value[0] != '/' && value[0] != '@') || len < 2 || len > NOTIFY_SOCKET_MAX ||
+         !all_bytes(value, printable_byte)))
+        abort();
+    if (check_watchdog_usec(value) == 0 && len > 0 &&
+        (len > 19 || !all_bytes(value, digit_byte) || strspn(value, "0") == len))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *copy = malloc(size + 1);
@@ -183,8 +265,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     size_t n = split_words(copy, size, words, FUZZ_MAX_ENV);
     check_env_rule(words, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         check_knob_values(words[i]);
+        check_credentials_value(words[i]);
+        check_activation_values(words[i]);
+    }
+    check_cookie_file_value(data, size);
     if (n > FUZZ_MAX_ARGS)
         words[FUZZ_MAX_ARGS] = NULL;
     check_dispatch(words, n > FUZZ_MAX_ARGS ? FUZZ_MAX_ARGS : n);

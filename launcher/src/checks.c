@@ -224,3 +224,147 @@ enum crash_dump_seconds_verdict check_crash_dump_seconds(const char *value)
     }
     return CRASH_DUMP_SECONDS_OK;
 }
+
+enum cookie_verdict check_cookie_file(const char *data, size_t len, size_t min_len,
+                                      const char *release_name, size_t *cookie_len)
+{
+    char cookie[COOKIE_MAX_LEN + 1];
+    if (len > 0 && data[len - 1] == '\n')
+        len--;
+    *cookie_len = len;
+    if (memchr(data, '\0', len) != NULL)
+        return COOKIE_BAD_BYTE;
+    /* Too long is only said of a cookie without bad bytes, as check_cookie does. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return COOKIE_BAD_BYTE;
+    }
+    if (len > COOKIE_MAX_LEN)
+        return COOKIE_TOO_LONG;
+    memcpy(cookie, data, len);
+    cookie[len] = '\0';
+    return check_cookie(cookie, min_len, release_name);
+}
+
+static int printable(const char *value, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether a component of the absolute path value is "." or "..". */
+static int has_dot_component(const char *value)
+{
+    for (const char *p = value; *p != '\0';) {
+        size_t n = strcspn(p, "/");
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 1;
+        p += n;
+        p += *p == '/';
+    }
+    return 0;
+}
+
+enum credentials_dir_verdict check_credentials_dir(const char *value)
+{
+    static const char root[] = CONTRACT_CREDENTIALS_ROOT;
+    if (unset(value))
+        return CREDENTIALS_DIR_UNSET;
+    size_t len = strlen(value);
+    if (len > CREDENTIALS_DIR_MAX)
+        return CREDENTIALS_DIR_TOO_LONG;
+    if (!printable(value, len))
+        return CREDENTIALS_DIR_NOT_PRINTABLE;
+    /* The root itself is no service's directory: a name must follow it. */
+    if (strncmp(value, root, sizeof root - 1) != 0 || value[sizeof root - 1] == '\0' ||
+        value[sizeof root - 1] == '/')
+        return CREDENTIALS_DIR_OUTSIDE;
+    if (has_dot_component(value))
+        return CREDENTIALS_DIR_DOT_DOT;
+    return CREDENTIALS_DIR_OK;
+}
+
+/* Digits only, at most max_digits of them; their value in *out (no overflow). */
+static int parse_digits(const char *value, size_t max_digits, unsigned long long *out)
+{
+    size_t len = strlen(value);
+    if (len < 1 || len > max_digits)
+        return -1;
+    unsigned long long n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_digit(value[i]))
+            return -1;
+        n = n * 10 + (unsigned long long)(value[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+int parse_listen_fds(const char *value, unsigned *count)
+{
+    unsigned long long n = 0;
+    *count = 0;
+    if (unset(value))
+        return 0;
+    if (parse_digits(value, 4, &n) != 0 || n > LISTEN_FDS_MAX)
+        return -1;
+    *count = (unsigned)n;
+    return 0;
+}
+
+int parse_pid(const char *value, long *pid)
+{
+    unsigned long long n = 0;
+    *pid = 0;
+    if (unset(value))
+        return 0;
+    if (parse_digits(value, 10, &n) != 0 || n < 1 || n > 2147483647ULL)
+        return -1;
+    *pid = (long)n;
+    return 0;
+}
+
+int check_listen_fdnames(const char *value, unsigned *count)
+{
+    *count = 0;
+    if (unset(value))
+        return 0;
+    for (const char *p = value;; p++) {
+        size_t n = strcspn(p, ":");
+        if (n > FDNAME_MAX || !printable(p, n) || ++*count > LISTEN_FDS_MAX)
+            return -1;
+        p += n;
+        if (*p == '\0')
+            return 0;
+    }
+}
+
+enum notify_socket_verdict check_notify_socket(const char *value)
+{
+    if (unset(value))
+        return NOTIFY_SOCKET_UNSET;
+    size_t len = strlen(value);
+    if (!printable(value, len))
+        return NOTIFY_SOCKET_NOT_PRINTABLE;
+    if ((value[0] != '/' && value[0] != '@') || len < 2)
+        return NOTIFY_SOCKET_NOT_UNIX;
+    if (len > NOTIFY_SOCKET_MAX)
+        return NOTIFY_SOCKET_TOO_LONG;
+    return NOTIFY_SOCKET_OK;
+}
+
+int check_watchdog_usec(const char *value)
+{
+    unsigned long long n = 0;
+    if (unset(value))
+        return 0;
+    /* 19 digits stay below 2^64; systemd refuses 0 (no watchdog). */
+    if (parse_digits(value, 19, &n) != 0 || n == 0)
+        return -1;
+    return 0;
+}

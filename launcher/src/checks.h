@@ -97,4 +97,67 @@ enum crash_dump_seconds_verdict { CRASH_DUMP_SECONDS_UNSET, CRASH_DUMP_SECONDS_O
 /* ERL_CRASH_DUMP_SECONDS: an integer the VM's atoi() reads whole, -?[0-9]{1,9}. */
 enum crash_dump_seconds_verdict check_crash_dump_seconds(const char *value);
 
+/*
+ * Reads a cookie file's bytes (data[0..len), not NUL-terminated): one
+ * trailing newline is dropped, as `echo` or an editor leaves it; a NUL
+ * byte anywhere is a bad byte; then the same verdict as check_cookie.
+ * *cookie_len is the length the cookie has (newline dropped).
+ */
+enum cookie_verdict check_cookie_file(const char *data, size_t len, size_t min_len,
+                                      const char *release_name, size_t *cookie_len);
+
+/* Longest CREDENTIALS_DIRECTORY accepted; systemd's are /run/credentials/<unit>. */
+#define CREDENTIALS_DIR_MAX 1024
+
+enum credentials_dir_verdict {
+    CREDENTIALS_DIR_UNSET,         /* unset or "": no credentials */
+    CREDENTIALS_DIR_OK,
+    CREDENTIALS_DIR_NOT_PRINTABLE,
+    CREDENTIALS_DIR_OUTSIDE,       /* not CONTRACT_CREDENTIALS_ROOT followed by a name */
+    CREDENTIALS_DIR_DOT_DOT,       /* a "." or ".." component: it could climb out */
+    CREDENTIALS_DIR_TOO_LONG
+};
+
+/*
+ * CREDENTIALS_DIRECTORY as a string: absolute, printable, no "." or ".."
+ * component, under CONTRACT_CREDENTIALS_ROOT.  knobs run it again on the
+ * realpath() of the value, so a symlink cannot lead out either.
+ */
+enum credentials_dir_verdict check_credentials_dir(const char *value);
+
+/* systemd's socket activation: at most this many fds, each name at most FDNAME_MAX. */
+#define LISTEN_FDS_MAX 1024
+#define FDNAME_MAX 255
+
+/* LISTEN_FDS: unset or "" is 0; digits, at most LISTEN_FDS_MAX; -1 otherwise. */
+int parse_listen_fds(const char *value, unsigned *count);
+
+/* LISTEN_PID, WATCHDOG_PID: unset or "" is 0; a pid 1..2147483647 in digits; -1 otherwise. */
+int parse_pid(const char *value, long *pid);
+
+/*
+ * LISTEN_FDNAMES: unset or "" gives *count 0; otherwise names separated by
+ * ':', each printable ASCII (space included, ':' excluded, as systemd's
+ * fdname_is_valid) and at most FDNAME_MAX long, at most LISTEN_FDS_MAX of
+ * them; -1 otherwise.
+ */
+int check_listen_fdnames(const char *value, unsigned *count);
+
+/* sun_path holds 108 bytes: a path and its NUL, or '@' (a NUL) and 107. */
+#define NOTIFY_SOCKET_MAX 107
+
+enum notify_socket_verdict {
+    NOTIFY_SOCKET_UNSET,
+    NOTIFY_SOCKET_OK,
+    NOTIFY_SOCKET_NOT_UNIX,      /* neither an absolute path nor '@'-abstract */
+    NOTIFY_SOCKET_NOT_PRINTABLE,
+    NOTIFY_SOCKET_TOO_LONG
+};
+
+/* NOTIFY_SOCKET: an AF_UNIX address, "/path" or "@abstract", as systemd sets it. */
+enum notify_socket_verdict check_notify_socket(const char *value);
+
+/* WATCHDOG_USEC: unset or "" is 0; 1 to 19 digits, not 0; -1 otherwise. */
+int check_watchdog_usec(const char *value);
+
 #endif

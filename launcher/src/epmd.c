@@ -2,6 +2,7 @@
 
 #include "epmd.h"
 
+#include "activation.h"
 #include "report.h"
 
 #include <dirent.h>
@@ -238,13 +239,15 @@ static int epmd_helper(const char *epmd)
 }
 
 /* Start epmd ourselves so erlexec never needs system() and thus /bin/sh. */
-void start_epmd(const char *epmd)
+void start_epmd(const char *epmd, unsigned listen_fds)
 {
     pid_t pid = fork();
     if (pid < 0)
         die(EXIT_INTERNAL, "cannot fork to start epmd (%s)", strerror(errno));
-    if (pid == 0)
+    if (pid == 0) {
+        close_listen_fds(listen_fds);
         _exit(epmd_helper(epmd));
+    }
     int status;
     if (wait_for_child(pid, &status) != 0)
         die(EXIT_INTERNAL, "cannot wait for epmd (%s)", strerror(errno));

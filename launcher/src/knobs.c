@@ -2,8 +2,10 @@
 
 #include "knobs.h"
 
+#include "activation.h"
 #include "checks.h"
 #include "config.h"
+#include "credentials.h"
 #include "report.h"
 
 #include <stdlib.h>
@@ -133,41 +135,93 @@ static int read_weak_cookie_flag(void)
     return flag == WEAK_COOKIE_ALLOWED;
 }
 
-/* Fail closed: a guessable cookie is a remote shell for anyone on the network. */
-static const char *read_cookie(void)
+/* Where the cookie came from, for every message: the variable or the credential file. */
+struct cookie_source {
+    const char *name; /* RELEASE_COOKIE, or the credential's path */
+    int is_file;
+};
+
+/* Empty, bad bytes, too long: never accepted, whatever DIST_ALLOW_WEAK_COOKIE says. */
+__attribute__((noreturn)) static void refuse_cookie(const struct cookie_source *src,
+                                                    enum cookie_verdict v, size_t len,
+                                                    size_t min_len)
 {
-    size_t min_len = read_cookie_min_len();
-    int weak_ok = read_weak_cookie_flag();
-    const char *cookie = getenv(CONTRACT_COOKIE_VAR);
-    enum cookie_verdict v = check_cookie(cookie, min_len, LAUNCHER_RELEASE_NAME);
-    switch (v) {
-    case COOKIE_OK:
-        return cookie;
-    case COOKIE_EMPTY:
+    if (v == COOKIE_EMPTY && src->is_file)
+        die(EXIT_REFUSED, "%s is empty; write at least %zu random characters into the "
+            "credential file the unit names (LoadCredential=%s:<file>)", src->name, min_len,
+            CONTRACT_COOKIE_CREDENTIAL);
+    if (v == COOKIE_EMPTY)
         die(EXIT_REFUSED,
             "RELEASE_COOKIE is empty or unset; mount the cookie secret and set RELEASE_COOKIE to "
             "at least %zu random characters",
             min_len);
-    case COOKIE_BAD_BYTE:
-        die(EXIT_REFUSED, "RELEASE_COOKIE contains a space, control or non-ASCII byte; use "
-                          "printable ASCII only (for example base64 of 32 random bytes)");
-    case COOKIE_TOO_LONG:
-        die(EXIT_REFUSED, "RELEASE_COOKIE is %zu characters; the VM accepts at most %d",
-            strlen(cookie), COOKIE_MAX_LEN);
-    case COOKIE_SHORT:
-    case COOKIE_IS_RELEASE_NAME:
-        break;
-    }
+    if (v == COOKIE_TOO_LONG && src->is_file)
+        die(EXIT_REFUSED, "%s is longer than %d characters, the most the VM accepts", src->name,
+            COOKIE_MAX_LEN);
+    if (v == COOKIE_TOO_LONG)
+        die(EXIT_REFUSED, "%s is %zu characters; the VM accepts at most %d", src->name, len,
+            COOKIE_MAX_LEN);
+    die(EXIT_REFUSED, "%s contains a space, control or non-ASCII byte; use printable ASCII only "
+        "(for example base64 of 32 random bytes)", src->name);
+}
+
+/* Fail closed: a guessable cookie is a remote shell for anyone on the network. */
+static void judge_cookie(const struct cookie_source *src, enum cookie_verdict v, size_t len,
+                         size_t min_len, int weak_ok)
+{
+    if (v == COOKIE_OK)
+        return;
+    if (!cookie_verdict_is_weak(v))
+        refuse_cookie(src, v, len, min_len);
     const char *weakness = v == COOKIE_SHORT ? "is shorter than DIST_COOKIE_MIN_LEN"
                                              : "equals the release name";
     if (!weak_ok)
         die(EXIT_REFUSED,
-            "RELEASE_COOKIE %s (%zu characters, minimum %zu); set it to at least %zu random "
-            "characters (DIST_ALLOW_WEAK_COOKIE=1 accepts it for local work only)",
-            weakness, strlen(cookie), min_len, min_len);
-    warn("WARNING: RELEASE_COOKIE %s; accepted only because DIST_ALLOW_WEAK_COOKIE=1 - never "
-         "run like this outside local development",
-         weakness);
+            "%s %s (%zu characters, minimum %zu); %s at least %zu random characters "
+            "(DIST_ALLOW_WEAK_COOKIE=1 accepts it for local work only)",
+            src->name, weakness, len, min_len, src->is_file ? "write into it" : "set it to",
+            min_len);
+    warn("WARNING: %s %s; accepted only because DIST_ALLOW_WEAK_COOKIE=1 - never run like this "
+         "outside local development",
+         src->name, weakness);
+}
+
+/* The cookie credential, its trailing newline dropped; it lives as long as the launcher. */
+static const char *read_credential_cookie(const char *dir, size_t min_len, int weak_ok)
+{
+    static struct credential_bytes file;
+    static char cookie[COOKIE_MAX_LEN + 1];
+    size_t len;
+    credentials_read_cookie(dir, &file);
+    enum cookie_verdict v =
+        check_cookie_file(file.data, file.len, min_len, LAUNCHER_RELEASE_NAME, &len);
+    struct cookie_source src = {file.path, 1};
+    judge_cookie(&src, v, len, min_len, weak_ok);
+    memcpy(cookie, file.data, len);
+    cookie[len] = '\0';
+    return cookie;
+}
+
+/*
+ * From RELEASE_COOKIE, or under systemd from the `cookie` credential; never
+ * both, so no one has to guess which one the node uses.
+ */
+static const char *read_cookie(const char *credentials)
+{
+    size_t min_len = read_cookie_min_len();
+    int weak_ok = read_weak_cookie_flag();
+    const char *cookie = getenv(CONTRACT_COOKIE_VAR);
+    if (credentials != NULL && cookie != NULL && *cookie != '\0')
+        die(EXIT_ENV_REFUSED,
+            "%s and %s are both set: the cookie would come from two places; unset %s (under "
+            "systemd the cookie is the credential '%s')",
+            CONTRACT_COOKIE_VAR, CONTRACT_CREDENTIALS_VAR, CONTRACT_COOKIE_VAR,
+            CONTRACT_COOKIE_CREDENTIAL);
+    if (credentials != NULL)
+        return read_credential_cookie(credentials, min_len, weak_ok);
+    struct cookie_source src = {CONTRACT_COOKIE_VAR, 0};
+    enum cookie_verdict v = check_cookie(cookie, min_len, LAUNCHER_RELEASE_NAME);
+    judge_cookie(&src, v, cookie != NULL ? strlen(cookie) : 0, min_len, weak_ok);
     return cookie;
 }
 
@@ -192,6 +246,8 @@ static const char *read_host(void)
 
 void read_server_knobs(struct knobs *k)
 {
-    k->cookie = read_cookie();
+    k->credentials = credentials_locate();
+    k->cookie = read_cookie(k->credentials);
     k->host = read_host();
+    k->listen_fds = read_activation_knobs();
 }

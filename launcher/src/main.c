@@ -11,6 +11,7 @@
 
 #include "argv.h"
 #include "config.h"
+#include "credentials.h"
 #include "epmd.h"
 #include "knobs.h"
 #include "release.h"
@@ -112,6 +113,9 @@ __attribute__((noreturn)) static void run_server(const struct release *rel)
     struct knobs k;
     read_common_knobs(&k);
     read_server_knobs(&k);
+    /* Credentials first: their refusal says how to bind them where the VM looks. */
+    if (LAUNCHER_REQUIRE_TLS && k.credentials != NULL)
+        credentials_check_dist_certs(k.credentials, rel);
     if (LAUNCHER_REQUIRE_TLS)
         release_check_tls_files(rel);
     compose(node, sizeof node, "%s@%s", LAUNCHER_RELEASE_NAME, k.host);
@@ -121,7 +125,7 @@ __attribute__((noreturn)) static void run_server(const struct release *rel)
     const char *sys_config = place_sys_config(rel, 1);
     hand_over_cookie(k.cookie);
     if (!LAUNCHER_EPMDLESS)
-        start_epmd(rel->epmd);
+        start_epmd(rel->epmd, k.listen_fds);
     build_server_argv(&b, rel, k.mode, node, sys_config);
     exec_erlexec(rel, &b);
 }

@@ -50,6 +50,14 @@ with open("/proc/self/status") as status:
     masks = dict(line.split(":", 1) for line in status if line.startswith(("SigBlk:", "SigIgn:")))
 record["blocked_signals"] = masks["SigBlk"].strip()
 record["ignored_signals"] = masks["SigIgn"].strip()
+# Every fd this process holds (socket activation: fds 3.. must reach the VM, not epmd).
+fd_dir = "/proc/self/fd"
+record["fds"] = {{}}
+for fd in os.listdir(fd_dir):
+    try:
+        record["fds"][fd] = os.readlink(os.path.join(fd_dir, fd))
+    except OSError:
+        pass  # the directory's own fd, gone once listed
 home = os.environ.get("HOME", "")
 cookie = os.path.join(home, ".erlang.cookie")
 if home and os.path.exists(cookie):

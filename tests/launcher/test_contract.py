@@ -76,6 +76,9 @@ FACT_LITERALS = [
     str(contract.DEFAULT_DIST_PORT),
     *(f'"{prefix}"' for prefix in contract.REFUSED_ENV_PREFIXES),
     *(f'"{name}"' for name in contract.REFUSED_ENV_NAMES),
+    f'"{contract.CREDENTIALS_VAR}"',
+    f'"{contract.CREDENTIALS_ROOT}"',
+    f'"{contract.COOKIE_CREDENTIAL}"',
     "77",
 ]
 # Command names, where commands are resolved and listed ("start" and "eval"
