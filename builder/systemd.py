@@ -281,7 +281,9 @@ def _credentials(settings: UnitSettings) -> list[tuple[str, str]]:
 def _socket(release: str, port: int, index: int) -> UnitFile:
     unit = Section("Unit", (("Description", f"{release}: HTTP on port {port} (socket activation)"),))
     socket = Section("Socket", (
-        ("ListenStream", str(port)),
+        # IPv4, as the launcher's node names are: a bare port would pass a dual-stack AF_INET6
+        # socket, which an app opening it as gen_tcp's default inet family cannot use (einval).
+        ("ListenStream", f"0.0.0.0:{port}"),
         ("FileDescriptorName", SOCKET_NAME),
         ("Service", service_name(release)),
         ("NoDelay", "yes"),

@@ -9,7 +9,8 @@ label: it is a cache, like the stage images, not a test's leftover.
 It runs the way the issue measured on this machine (cgroup v1, where
 ``--privileged`` is refused): ``CAP_SYS_ADMIN`` for systemd's mounts, no
 seccomp filter (systemd installs its own per unit), ``/run`` and
-``/run/lock`` as tmpfs, the host's cgroup tree read-only.
+``/run/lock`` as tmpfs, the host's cgroup tree read-only, and ``/`` made a
+shared mount before systemd starts (see :mod:`systemd_support`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ RUN_SETTINGS: Final = {
     "volumes": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"}},
     "environment": {"container": "docker"},
     "stop_signal": "SIGRTMIN+3",
-    "command": ["/sbin/init"],
+    # Shared mount propagation first, as systemd has it on a host (systemd_support explains why).
+    "command": ["/bin/sh", "-c", "mount --make-rshared / && exec /sbin/init"],
 }
 
 

@@ -138,7 +138,7 @@ def test_one_socket_per_http_port_naming_the_service() -> None:
     made = units("hello", RUN, WITH_EPMD, replace(SETTINGS, http_ports=(4000, 8443)))
     assert [s.name for s in made.sockets] == ["hello.socket", "hello-8443.socket"]
     for socket, port in zip(made.sockets, (4000, 8443), strict=True):
-        assert socket.values("Socket", "ListenStream") == [str(port)]
+        assert socket.values("Socket", "ListenStream") == [f"0.0.0.0:{port}"]
         assert socket.values("Socket", "Service") == ["hello.service"]
         assert socket.values("Install", "WantedBy") == ["sockets.target"]
     assert made.service.values("Service", "Sockets") == ["hello.socket", "hello-8443.socket"]
