@@ -22,6 +22,7 @@ from builder.certs import write_dist_certs
 from runtime_support import PrivateNetwork, cluster_view, dist_view, http_get, node_name, private_network, wait_for
 from systemd_host import ensure_host_image
 from systemd_support import (
+    ROOT_DIRECTORY,
     SERVICE,
     SOCKET,
     UNIT_DIR,
@@ -79,6 +80,8 @@ def hosts(docker_client: docker.DockerClient, host_image: str, outdir: Path, net
         first, second = started
         configure(first, cookie, certs / first.ip, [second.ip])
         configure(second, cookie, certs / second.ip, [first.ip])
+        # The second root is read-only, as on read-only media: systemd must find its mount points made.
+        second.must(f"mount --bind {ROOT_DIRECTORY} {ROOT_DIRECTORY} && mount -o remount,bind,ro {ROOT_DIRECTORY}")
         yield first, second
 
 
@@ -152,7 +155,9 @@ def test_the_unit_scores_within_the_target_under_systemd_252(hosts: tuple[System
 
 
 def test_two_nodes_under_systemd_form_the_mutual_tls_cluster(hosts: tuple[SystemdHost, SystemdHost]) -> None:
+    """Each node named by its drop-in (POD_IP, PEERS); the second one's root is read-only."""
     first, second = hosts
+    assert second.sh(f"touch {ROOT_DIRECTORY}/written").code != 0
     for host in hosts:
         host.must(f"systemctl start {SOCKET}")
         reply = wait_for(f"{host.ip} to answer", lambda host=host: http_get(host.ip, "/health", timeout=30))
