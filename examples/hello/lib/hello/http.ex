@@ -4,6 +4,9 @@ defmodule Hello.HTTP do
   tests need an endpoint that proves the release booted and shows which nodes
   it is connected to, and nothing more.
 
+  It serves on the socket systemd passed when started by socket activation
+  (`:build_image_systemd.listen_fds/0`), otherwise on its own port.
+
   Routes: `GET /` (text "hello"), `GET /health`, `GET /nodes` (JSON with this
   node's name and `Node.list()`), `GET /dist` (JSON: how the node
   distributes). Every response closes the connection.
@@ -13,17 +16,58 @@ defmodule Hello.HTTP do
 
   @read_timeout 5_000
 
+  # Added to the release by build-image, so not on the code path at compile time.
+  @compile {:no_warn_undefined, :build_image_systemd}
+
   def start_link(port) do
     Task.start_link(__MODULE__, :listen, [port])
   end
 
   @doc false
   def listen(port) do
-    {:ok, socket} =
-      :gen_tcp.listen(port, [:binary, packet: :http_bin, active: false, reuseaddr: true])
+    options = [:binary, packet: :http_bin, active: false, reuseaddr: true]
 
-    Logger.info("hello: serving HTTP on port #{port}")
+    {:ok, socket} =
+      case passed_socket() do
+        {name, fd} ->
+          Logger.info("hello: serving HTTP on the socket systemd passed (#{name}, fd #{fd})")
+          :gen_tcp.listen(0, [{:fd, fd} | options])
+
+        nil ->
+          Logger.info("hello: serving HTTP on port #{port}")
+          :gen_tcp.listen(port, options)
+      end
+
     accept_loop(socket)
+  end
+
+  @doc """
+  The listening socket systemd passed (socket activation), as `{name, fd}`:
+  the one named "http", else the first stream socket; `nil` without one.
+  `:build_image_systemd` is in every release build-image makes; elsewhere
+  (mix test, iex) there is no passed socket.
+  """
+  def passed_socket do
+    sockets =
+      if Code.ensure_loaded?(:build_image_systemd),
+        do: Enum.filter(:build_image_systemd.listen_fds(), &stream?/1),
+        else: []
+
+    Enum.find(sockets, &match?({~c"http", _}, &1)) || List.first(sockets)
+  end
+
+  # Asks the kernel through a duplicate of the fd (:socket.open/1 dups it by
+  # default), so closing it here leaves systemd's descriptor open.
+  defp stream?({_name, fd}) do
+    case :socket.open(fd) do
+      {:ok, probe} ->
+        type = :socket.getopt(probe, {:socket, :type})
+        :socket.close(probe)
+        type == {:ok, :stream}
+
+      {:error, _} ->
+        false
+    end
   end
 
   defp accept_loop(socket) do
