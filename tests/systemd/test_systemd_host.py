@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.tools("mmdebstrap", "root")]
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "hello" / "build-image.yaml"
 TARGET = 1.5
 NOT_READY_WINDOW = 8
+WATCHDOG_SECONDS = 3
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,30 @@ def test_the_service_is_active_only_after_ready(hosts: tuple[SystemdHost, System
         host.must(f"rm -f {dropin} && systemctl daemon-reload && systemctl stop {SERVICE}")
     host.must(f"systemctl start {SERVICE}")
     assert host.state(SERVICE) == "active"
+
+
+def test_with_a_watchdog_the_release_keeps_pinging_it(hosts: tuple[SystemdHost, SystemdHost]) -> None:
+    """WatchdogSec=3s: systemd would kill a silent release after 3 s; it stays up, pinged (WATCHDOG=1)."""
+    host, _ = hosts
+    dropin = f"{UNIT_DIR}/{SERVICE}.d/zz-watchdog.conf"
+    host.put({dropin: (b"[Service]\nWatchdogSec=3s\n", 0o644)})
+    try:
+        host.must(f"systemctl daemon-reload && systemctl restart {SERVICE}")
+        pid, first = _watchdog(host)
+        host.sh(f"sleep {3 * WATCHDOG_SECONDS}")
+        later_pid, later = _watchdog(host)
+        assert host.state(SERVICE) == "active" and later_pid == pid, host.journal()
+        assert later > first, "no WATCHDOG=1 arrived"
+        assert "watchdog timeout" not in host.journal().lower()
+    finally:
+        host.must(f"rm -f {dropin} && systemctl daemon-reload && systemctl restart {SERVICE}")
+
+
+def _watchdog(host: SystemdHost) -> tuple[str, int]:
+    """The service's main PID and when systemd last heard WATCHDOG=1 (µs since boot)."""
+    pid = host.must(f"systemctl show -P MainPID {SERVICE}").strip()
+    stamp = host.must(f"systemctl show -P WatchdogTimestampMonotonic {SERVICE}").strip()
+    return pid, int(stamp or 0)
 
 
 def test_the_cookie_is_in_no_process_command_line_or_environment(
