@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from builder.engine_protocol import Engine, as_file
-from builder.errors import ImageUnreadable
+from builder.errors import ImageUnreadable, UsageError
 
 _WHITEOUT: Final = ".wh."
 _OPAQUE: Final = ".wh..wh..opq"
@@ -68,7 +68,7 @@ def export_rootfs(engine: Engine, image: str, target: Path, *, owners: bool = Tr
     the command always keeps the image's owners.
     """
     if target.exists() or target.is_symlink():
-        raise ImageUnreadable(f"{target} already exists", hint="remove it, or give another directory")
+        raise UsageError(f"{target} already exists", hint="remove it, give another directory, or --force")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".rootfs-spool-", dir=target.parent) as work:
         spool = Path(work)

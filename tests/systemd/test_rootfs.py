@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from _support import Item, directory, file, hardlink, layer, save_archive, symlink
-from builder.errors import ImageUnreadable
+from builder.errors import ImageUnreadable, UsageError
 from builder.rootfs import MOUNT_POINTS, add_mount_points, export_rootfs
 from fakes import FakeEngine
 
@@ -84,7 +84,7 @@ def test_a_hostile_entry_stops_the_export_and_nothing_is_written_outside(
 
 def test_an_existing_target_is_refused(tmp_path: Path) -> None:
     (tmp_path / "rootfs").mkdir()
-    with pytest.raises(ImageUnreadable, match="already exists"):
+    with pytest.raises(UsageError, match="already exists"):
         export_rootfs(engine_with(base()), TAG, tmp_path / "rootfs", owners=False)
 
 
