@@ -77,8 +77,10 @@ def export_rootfs(engine: Engine, image: str, target: Path, *, owners: bool = Tr
         manifest = _manifest(spool, names, image)
         config = _json(spool, names, str(manifest.get("Config", "")), image)
         target.mkdir(mode=0o755)
+        times: dict[Path, int] = {}
         for layer in manifest.get("Layers") or []:
-            _apply_layer(spool, names, str(layer), target, image, owners)
+            _apply_layer(spool, names, str(layer), target, image, owners, times)
+        _restore_directory_times(times)
     return _run_settings(config)
 
 
@@ -167,7 +169,8 @@ def _run_settings(config: dict[str, Any]) -> ImageRun:
 
 # -- one layer -----------------------------------------------------------------
 
-def _apply_layer(spool: Path, names: dict[str, Path], layer: str, root: Path, image: str, owners: bool) -> None:
+def _apply_layer(spool: Path, names: dict[str, Path], layer: str, root: Path, image: str, owners: bool,
+                 times: dict[Path, int]) -> None:
     try:
         path = names[_clean(layer)]
     except (KeyError, _Hostile) as exc:
@@ -176,6 +179,8 @@ def _apply_layer(spool: Path, names: dict[str, Path], layer: str, root: Path, im
         with path.open("rb") as data, tarfile.open(fileobj=data, mode="r|*") as archive:
             for member in archive:
                 _apply(archive, member, root, owners)
+                if member.isdir():
+                    times[root / _clean(member.name)] = int(member.mtime)
     except _Hostile as exc:
         raise _unreadable(image, f"layer {layer}: {exc}") from exc
     except (tarfile.TarError, EOFError) as exc:
@@ -236,6 +241,13 @@ def _settle(path: Path, member: tarfile.TarInfo, owners: bool) -> None:
     if not member.issym():
         os.chmod(path, member.mode & 0o7777)
     os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+
+
+def _restore_directory_times(times: dict[Path, int]) -> None:
+    """Each directory's time from its last layer, deepest first (writing into one changes it)."""
+    for path in sorted(times, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            os.utime(path, (times[path], times[path]), follow_symlinks=False)
 
 
 def _directory(path: Path) -> None:

@@ -54,6 +54,7 @@ def test_layers_are_applied_in_order_with_modes_links_and_whiteouts(tmp_path: Pa
     assert stat.S_IMODE((root / "app/bin/server").stat().st_mode) == 0o750
     assert stat.S_IMODE((root / "tmp").stat().st_mode) == 0o1777
     assert os.readlink(root / "lib64") == "usr/lib64"
+    assert (root / "app/bin").stat().st_mtime == 0  # the layer's time, though files were written into it
     assert run.env == (("LANG", "C.UTF-8"), ("RELEASE_TMP", "/tmp"))
     assert run.entrypoint == ("/app/bin/server",)
 
