@@ -186,6 +186,10 @@ def distribution_of(config: Config, labels: Mapping[str, str]) -> Distribution:
 def units(release: str, run: ImageRun, distribution: Distribution, settings: UnitSettings) -> Units:
     """The service unit and one socket unit per HTTP port."""
     _check_settings(settings, distribution)
+    if run.entrypoint != (contract.ENTRYPOINT,):
+        raise ConfigError(f"the image's entrypoint is {list(run.entrypoint)}, not [{contract.ENTRYPOINT!r}]: "
+                          "it is not an image build-image assembled",
+                          hint="give --image an image `build-image build` made")
     sockets = tuple(_socket(release, port, index) for index, port in enumerate(settings.http_ports))
     return Units(service=_service(release, run, distribution, settings, sockets), sockets=sockets)
 
@@ -240,8 +244,8 @@ def _service(release: str, run: ImageRun, distribution: Distribution, settings: 
         ("SocketBindDeny", "any"),
     ))
     install = Section("Install", tuple(("Also", socket.name) for socket in sockets))
-    comment = (f"{service_name(release)}: written by `build-image systemd`; the root is the image's "
-               f"({run.entrypoint[0] if run.entrypoint else contract.ENTRYPOINT}).",
+    comment = (f"{service_name(release)}: written by `build-image systemd`: the image's {contract.ENTRYPOINT} "
+               "in its unpacked root.",
                f"Secrets: put {', '.join(CREDENTIALS)} in {settings.credentials_dir}/ (root only, 0600).")
     return UnitFile(service_name(release), comment, (unit, service, install))
 

@@ -178,3 +178,8 @@ def test_written_units_are_stable_bytes(tmp_path: Path) -> None:
     assert first == second
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["hello.service", "hello.socket"]
     assert all(text.endswith(b"\n") and not text.endswith(b"\n\n") for text in first)
+
+
+def test_an_image_with_another_entrypoint_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not an image build-image assembled"):
+        units("hello", replace(RUN, entrypoint=("/bin/sh",)), WITH_EPMD, SETTINGS)
