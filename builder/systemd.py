@@ -45,10 +45,8 @@ from builder.rootfs import ImageRun
 from builder.seccomp import DENIED
 from builder.templates import environment
 
-#: The credential the launcher reads the cookie from (the contract's ``COOKIE_CREDENTIAL``).
-COOKIE_CREDENTIAL: Final = "cookie"
 #: Every credential the unit loads: the cookie and the distribution files, by their contract names.
-CREDENTIALS: Final = (COOKIE_CREDENTIAL, *contract.DIST_CERT_FILES)
+CREDENTIALS: Final = (contract.COOKIE_CREDENTIAL, *contract.DIST_CERT_FILES)
 #: systemd's specifier for the service's credentials directory.
 CREDENTIALS_SPECIFIER: Final = "%d"
 #: The node's host part when none is given: systemd's specifier for the host name.
