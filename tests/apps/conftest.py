@@ -27,7 +27,15 @@ from builder.certs import write_dist_certs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime"))
 
-from hex_repository import HEX_VERSION, HexRepository, build_repository, fixtures_or_skip, serve
+from hex_repository import (
+    HEX_VERSION,
+    HexPackage,
+    HexRepository,
+    build_repository,
+    fixtures_or_skip,
+    hex_tarball,
+    serve,
+)
 from runtime_support import (
     Node,
     NodeSpec,
@@ -103,6 +111,12 @@ def run_app(docker_client: docker.DockerClient, apps_network: PrivateNetwork) ->
 # -- Hex: the fixture repository and examples/phoenix ---------------------------------
 
 EXAMPLES = APPS.parent.parent / "examples"
+HEXUMBRELLA = APPS / "hexumbrella"
+
+
+def tiny_rebar() -> HexPackage:
+    """tests/apps/hexumbrella/sources/tiny_rebar as a Hex package whose metadata says it builds with rebar3."""
+    return hex_tarball(HEXUMBRELLA / "sources" / "tiny_rebar", "tiny_rebar", "0.1.0", ("rebar3",))
 
 
 @pytest.fixture(scope="session")
@@ -126,9 +140,11 @@ def elixir_image(docker_client: docker.DockerClient) -> str:
 @pytest.fixture(scope="session")
 def hex_repository(docker_client: docker.DockerClient, elixir_image: str, apps_network: PrivateNetwork,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[HexRepository]:
-    """The fixture packages as a signed Hex repository, served on the private network for the session."""
+    """The fixture packages (and tiny_rebar) as a signed Hex repository, served on the private network."""
     fixtures = fixtures_or_skip()
-    public = build_repository(docker_client, elixir_image, fixtures, tmp_path_factory.mktemp("hex-repository"))
+    package = tiny_rebar()
+    public = build_repository(docker_client, elixir_image, fixtures, tmp_path_factory.mktemp("hex-repository"),
+                              extra={f"{package.name}-{package.version}.tar": package.tarball})
     url, container = serve(docker_client, elixir_image, apps_network, public)
     try:
         yield HexRepository(url=url, public_key=public / "public_key", network=apps_network.name,

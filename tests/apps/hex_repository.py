@@ -10,8 +10,13 @@ network, where the deps stage fetches from it: nothing leaves the machine.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import os
 import shutil
+import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,13 +54,19 @@ def fixtures_or_skip() -> Path:
     pytest.skip(reason)
 
 
-def build_repository(client: docker.DockerClient, elixir_image: str, fixtures: Path, work: Path) -> Path:
-    """``work/public``: the packages and a registry signed with a new key (``public/public_key``)."""
+def build_repository(client: docker.DockerClient, elixir_image: str, fixtures: Path, work: Path,
+                     extra: Mapping[str, bytes] | None = None) -> Path:
+    """``work/public``: the packages and a registry signed with a new key (``public/public_key``).
+
+    ``extra`` adds package tarballs of the tests' own (file name -> :func:`hex_tarball` bytes).
+    """
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (work / "priv.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                                       serialization.PrivateFormat.TraditionalOpenSSL,
                                                       serialization.NoEncryption()))
     shutil.copytree(fixtures / "packages", work / "public" / "tarballs")
+    for name, data in (extra or {}).items():
+        (work / "public" / "tarballs" / name).write_bytes(data)
     script = (f"set -e; tar -xzf /fixtures/hex-{HEX_VERSION}.tar.gz -C /tmp; cd /tmp/hex-{HEX_VERSION}; "
               "mix archive.build -o /tmp/hex.ez >/dev/null; mix archive.install /tmp/hex.ez --force >/dev/null; "
               "cd /work; mix hex.registry build public --name=hexpm --private-key=priv.pem; "
@@ -81,3 +92,69 @@ def serve(client: docker.DockerClient, image: str, network: PrivateNetwork, publ
     network.network.connect(container, ipv4_address=ip)
     container.start()
     return f"http://{ip}:{PORT}", container.id
+
+
+# -- a package of the tests' own -------------------------------------------------
+
+_EPOCH = 946_684_800  # 2000-01-01, as the fixture packages: the same sources give the same checksums
+
+
+@dataclass(frozen=True)
+class HexPackage:
+    """A package tarball as a Hex repository serves it, with the two checksums mix.lock records."""
+
+    name: str
+    version: str
+    managers: tuple[str, ...]
+    tarball: bytes
+    inner: str  # sha256 of VERSION, metadata.config and contents.tar.gz, concatenated
+
+    @property
+    def outer(self) -> str:
+        """sha256 of the whole tarball (what the registry and mix.lock pin)."""
+        return hashlib.sha256(self.tarball).hexdigest()
+
+    def lock_line(self) -> str:
+        managers = ", ".join(f":{m}" for m in self.managers)
+        return (f'  "{self.name}": {{:hex, :{self.name}, "{self.version}", "{self.inner}", [{managers}], [], '
+                f'"hexpm", "{self.outer}"}},\n')
+
+
+def hex_tarball(source: Path, name: str, version: str, build_tools: tuple[str, ...]) -> HexPackage:
+    """Package ``source`` the way ``mix hex.build`` does (tarball format 3), deterministically.
+
+    Made here rather than with a Hex client so that the metadata can say what
+    the tests need (``build_tools: ["rebar3"]`` for a package with no mix.exs).
+    """
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    relative = [p.relative_to(source).as_posix() for p in files]
+    contents = _gzip(_tar({rel: path.read_bytes() for rel, path in zip(relative, files, strict=True)}))
+    metadata = "".join(f"{{{_term(key)},{_term(value)}}}.\n" for key, value in (
+        ("name", name), ("version", version), ("app", name), ("description", f"{name}, for build-image's tests"),
+        ("licenses", ["Apache-2.0"]), ("requirements", []), ("files", relative), ("build_tools", list(build_tools)),
+    )).encode()
+    inner = hashlib.sha256(b"3" + metadata + contents).hexdigest()
+    tarball = _tar({"VERSION": b"3", "CHECKSUM": inner.upper().encode(), "metadata.config": metadata,
+                    "contents.tar.gz": contents})
+    return HexPackage(name, version, tuple(build_tools), tarball, inner)
+
+
+def _term(value: str | list[str]) -> str:
+    """An Erlang term of binaries, as metadata.config holds them."""
+    if isinstance(value, list):
+        return "[" + ",".join(_term(item) for item in value) + "]"
+    return '<<"' + value.replace("\\", "\\\\").replace('"', '\\"') + '">>'
+
+
+def _tar(members: Mapping[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), _EPOCH, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=_EPOCH)
