@@ -43,13 +43,21 @@ class Blob:
 
     media_type: str
     data: bytes
+    # A blob a registry already holds, known by its descriptor alone (``data`` empty):
+    # a stage cache reuses the compressed layers of its signed entries without their bytes.
+    held: tuple[str, int] | None = None  # (digest, size)
+
+    @classmethod
+    def in_registry(cls, media_type: str, digest: str, size: int) -> Blob:
+        return cls(media_type, b"", (digest, size))
 
     @property
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.data).hexdigest()
+        return self.held[0] if self.held else "sha256:" + hashlib.sha256(self.data).hexdigest()
 
     def descriptor(self) -> dict[str, object]:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
+        size = self.held[1] if self.held else len(self.data)
+        return {"mediaType": self.media_type, "digest": self.digest, "size": size}
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ def write_layout(image: OciImage, directory: Path, ref_name: str) -> Path:
     blobs = directory / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     for blob in (*image.blobs(), image.manifest):
+        if blob.held:
+            raise ValueError(f"{blob.digest} is known only by its descriptor: a layout needs its bytes")
         path = blobs / blob.digest.split(":", 1)[1]
         if not path.is_file():
             path.write_bytes(blob.data)

@@ -97,6 +97,10 @@ class Registry:
         """Upload ``blob`` in one request, unless the registry has it already."""
         if self.has_blob(blob.digest):
             return
+        if blob.held:
+            raise RegistryError(f"{self.reference.registry}/{self.reference.repository} no longer holds "
+                                f"{blob.digest}, which a cache entry named",
+                                hint="the registry was garbage-collected meanwhile: run the build again")
         started = self._send("POST", "/blobs/uploads/", ok=(202,))
         location = urllib.parse.urljoin(self.reference.base_url + "/", started.headers["Location"])
         separator = "&" if "?" in location else "?"

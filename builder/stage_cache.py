@@ -20,7 +20,8 @@ Speed: stages share their lower layers (every one starts from the builder
 base), so a pull fetches only the layers the engine does not hold yet (the
 longest chain of diff IDs it already has is left out of the ``docker load``
 archive, which the engine accepts), several at a time, decompressed as they
-stream in; and a push compresses each distinct layer once per run.
+stream in; and a push compresses only layers that neither this run nor a
+verified entry of the cache has compressed already.
 """
 
 from __future__ import annotations
@@ -177,6 +178,22 @@ class CachedEngine:
                   f"{len(layers)} layers fetched, {size:.0f} MB, {time.monotonic() - started:.1f}s)")
         return True
 
+    def _learn(self, stage_image: str) -> None:
+        """Remember the compressed layers of ``stage_image``'s verified entry, so a push reuses them.
+
+        Only a verified entry is learnt from: a forged one could map a diff
+        ID to another blob, and the next entry pushed would be signed with it.
+        """
+        pinned = self._verified(stage_image)
+        if pinned is None or pinned.digest is None:
+            return
+        registry = Registry(pinned)
+        manifest: dict[str, Any] = json.loads(registry.find_manifest(pinned.digest) or b"{}")
+        diff_ids: list[str] = json.loads(registry.get_blob(manifest["config"]["digest"]))["rootfs"]["diff_ids"]
+        for diff_id, layer in zip(diff_ids, manifest.get("layers", []), strict=False):
+            self._compressed.setdefault(diff_id, oci.Blob.in_registry(layer["mediaType"], layer["digest"],
+                                                                      int(layer["size"])))
+
     def _held(self, diff_ids: Sequence[str]) -> int:
         """How many of the lowest layers the engine already holds: the longest chain it has in common."""
         return max((_common_prefix(chain, diff_ids) for chain in self._chains), default=0)
@@ -201,6 +218,7 @@ class CachedEngine:
         entry = self.entry(stage_image)
         self._in_cache.add(stage_image)
         if Registry(entry).manifest_digest(entry.tag or "") is not None:
+            self._learn(stage_image)
             return
         image = oci.from_save_archive(as_file(self._engine.save_image(stage_image)), self._compressed)
         pinned = entry.with_digest(push(image, entry))

@@ -80,6 +80,16 @@ def stage_config(layers: list[bytes]) -> bytes:
                        "rootfs": {"type": "layers", "diff_ids": [diff_id(data) for data in layers]}}).encode()
 
 
+def save_into(engine: FakeEngine, tag: str, layers: list[bytes], work: Path) -> None:
+    """Put ``tag`` with ``layers`` into ``engine`` as a docker-save archive (as if built there)."""
+    paths = {}
+    for index, data in enumerate(layers):
+        paths[diff_id(data)] = work / f"{tag.replace('/', '_')}-{index}.tar"
+        paths[diff_id(data)].write_bytes(data)
+    _write_save_archive(work / "save.tar", tag, stage_config(layers), [diff_id(d) for d in layers], paths)
+    engine.load_image(work / "save.tar")
+
+
 @pytest.fixture
 def filled(registry: str, keys: dict[str, Path], tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[bytes]]:
@@ -87,12 +97,7 @@ def filled(registry: str, keys: dict[str, Path], tmp_path: Path,
     monkeypatch.setenv("COSIGN_PASSWORD", COSIGN_PASSWORD)
     source = FakeEngine()
     for tag, layers in STAGES.items():
-        paths = {}
-        for index, data in enumerate(layers):
-            paths[diff_id(data)] = tmp_path / f"{tag.replace('/', '_')}-{index}.tar"
-            paths[diff_id(data)].write_bytes(data)
-        _write_save_archive(tmp_path / "save.tar", tag, stage_config(layers), [diff_id(d) for d in layers], paths)
-        source.load_image(tmp_path / "save.tar")
+        save_into(source, tag, layers, tmp_path)
     compressed: list[bytes] = []
     gzip_layer = oci.gzip_layer
     monkeypatch.setattr(oci, "gzip_layer", lambda data: compressed.append(data) or gzip_layer(data))
@@ -133,3 +138,22 @@ def test_an_entry_signed_by_another_key_is_not_obtainable(filled: tuple[str, lis
     assert not engine.obtainable("build-image/otp:k1")
     assert engine.image_facts("build-image/otp:k1") is None
     assert len(said) == 1 and "refused" in said[0]  # said once, however often asked
+
+
+def test_a_later_run_reuses_the_compressed_layers_of_verified_entries(
+        filled: tuple[str, list[bytes]], keys: dict[str, Path], tmp_path: Path) -> None:
+    """An app change: the next run pushes a new release stage, compressing only its own layer."""
+    cache, compressed = filled
+    compressed.clear()
+    source = FakeEngine()
+    changed = layer("release, changed")
+    for tag, layers in {**STAGES, "build-image/release-hello:k5": [BASE, OTP, changed]}.items():
+        save_into(source, tag, layers, tmp_path)
+    engine = CachedEngine(source, Reference.parse(cache), keys["signer"] / "cosign.pub",
+                          str(keys["signer"] / "cosign.key"), lambda line: None)
+    for tag in (*STAGES, "build-image/release-hello:k5"):
+        assert engine.obtainable(tag)
+    assert compressed == [changed]
+    said: list[str] = []
+    reader = CachedEngine(LoadingEngine(), Reference.parse(cache), keys["signer"] / "cosign.pub", None, said.append)
+    assert reader.image_facts("build-image/release-hello:k5") is not None  # the entry is whole, and verifies
