@@ -122,9 +122,7 @@ def tiny_rebar() -> HexPackage:
 @pytest.fixture(scope="session")
 def elixir_image(docker_client: docker.DockerClient) -> str:
     """The Elixir stage of the example's pins (built if missing, normally cached)."""
-    import dataclasses
-
-    from builder.build import Progress, build_all, debian_rootfs
+    from builder.build import Progress, build_stages, debian_rootfs
     from builder.config import load
     from builder.engine import DockerEngine
     from builder.pipeline import prepare
@@ -132,8 +130,8 @@ def elixir_image(docker_client: docker.DockerClient) -> str:
     config = load(EXAMPLES / "hello" / "build-image.yaml")
     progress = Progress(out=io.StringIO())
     plan = prepare(config, progress)
-    toolchain = dataclasses.replace(plan, stages=(plan.stage("otp"), plan.stage("elixir")))
-    build_all(DockerEngine.connect(), toolchain, progress, debian_rootfs(config, progress))
+    build_stages(DockerEngine.connect(), plan.base, (plan.stage("otp"), plan.stage("elixir")), {"elixir"}, progress,
+                 debian_rootfs(config, progress))
     return plan.stage("elixir").image
 
 
