@@ -19,7 +19,6 @@ The stage images and app images the bench made are removed at the end.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import shutil
 import sys
@@ -37,7 +36,7 @@ for helpers in ("tests", "tests/runtime", "tests/apps", "bench"):
 
 from build import reference_size  # noqa: E402  (bench/build.py)
 from builder import config as config_module  # noqa: E402
-from builder.build import Progress, build_all, debian_rootfs  # noqa: E402
+from builder.build import Progress, build_stages, debian_rootfs  # noqa: E402
 from builder.engine import DockerEngine  # noqa: E402
 from builder.pipeline import build, prepare  # noqa: E402
 from hex_repository import FIXTURES, HEX_VERSION, build_repository, serve  # noqa: E402
@@ -68,8 +67,8 @@ def elixir_image(engine: DockerEngine) -> str:
     config = config_module.load(REPO / "examples" / "hello" / "build-image.yaml")
     progress = Progress(out=io.StringIO())
     plan = prepare(config, progress)
-    toolchain = dataclasses.replace(plan, stages=(plan.stage("otp"), plan.stage("elixir")))
-    build_all(engine, toolchain, progress, debian_rootfs(config, progress))
+    build_stages(engine, plan.base, (plan.stage("otp"), plan.stage("elixir")), {"elixir"}, progress,
+                 debian_rootfs(config, progress))
     return plan.stage("elixir").image
 
 
