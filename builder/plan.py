@@ -20,6 +20,7 @@ from typing import TypedDict
 
 from builder import contract
 from builder.config import Config
+from builder.gitdeps import git_inputs
 from builder.resources import dockerfiles_dir, launcher_dir
 from builder.sources import FetchedSource, sha256_of
 from builder.tasks import render_task_header
@@ -41,6 +42,9 @@ UNUSED_LIBRARIES = (
 # The app's own build directories never enter the build context.
 APP_EXCLUDES = frozenset({"_build", "deps", ".git", ".elixir_ls", "node_modules", ".build-image"})
 EPMD_MODULE = "build_image_epmd"
+# READY=1, the watchdog and the passed sockets under systemd: an application of its
+# own that every release requires (umbrellas too), for the launcher's -s ... ready.
+SYSTEMD_MODULE = "build_image_systemd"
 # Config files the deps stage never sees: read at boot, or by other environments.
 RUNTIME_ONLY_CONFIG = frozenset({"runtime.exs", "dev.exs", "test.exs"})
 
@@ -102,6 +106,7 @@ class ReleaseContext(_Epoch):
     require_tls: bool
     epmdless: bool
     epmd_module: str
+    systemd_module: str
 
 
 class LauncherContext(_Flags):
@@ -137,6 +142,13 @@ class DepsContext(_Epoch):
     repository_url: str | None
     unsafe_skip_signature_check: bool
     vendored: bool  # deps/ came with the project: checked against mix.lock, nothing fetched
+    git_rewrites: list[list[str]]  # [stage URL, mix.lock URL] of local git repositories (builder.gitdeps)
+    git_repositories: list[str]  # their git directories, relative to the project
+    git_remote_deps: list[str]  # git dependencies fetched over the network, named when the fetch fails
+
+
+class GitContext(_Epoch):
+    """git.Dockerfile.j2: Debian's git, for mix.lock's git dependencies (nothing else varies)."""
 
 
 class ReleaseNameContext(_Epoch):
@@ -144,7 +156,7 @@ class ReleaseNameContext(_Epoch):
 
 
 StageContext = (RuntimeContext | OtpContext | ElixirContext | ReleaseContext | LauncherContext
-                | ReleaseNameContext | HexContext | Rebar3Context | DepsContext)
+                | ReleaseNameContext | HexContext | Rebar3Context | GitContext | DepsContext)
 
 
 @dataclass(frozen=True)
@@ -234,10 +246,14 @@ def make_plan(config: Config, otp: FetchedSource, elixir: FetchedSource,
         ReleaseContext(release=config.release, named=config.release_named,
                        deps=any(stage.name == "deps" for stage in dependencies),
                        require_tls=config.launcher.require_tls,
-                       epmdless=config.launcher.epmdless, epmd_module=EPMD_MODULE, **epoch),
+                       epmdless=config.launcher.epmdless, epmd_module=EPMD_MODULE,
+                       systemd_module=SYSTEMD_MODULE, **epoch),
         {**_app_files(config.app),
          "include_erts.exs": dockerfiles_dir() / "include_erts.exs",
          "path_deps.exs": dockerfiles_dir() / "path_deps.exs",
+         "require_app.exs": dockerfiles_dir() / "require_app.exs",
+         **{f"systemd/{SYSTEMD_MODULE}{ext}": launcher_dir() / "erlang" / f"{SYSTEMD_MODULE}{ext}"
+            for ext in (".erl", ".app")},
          **({"require_ssl.exs": dockerfiles_dir() / "require_ssl.exs"} if config.launcher.require_tls else {}),
          **({f"{EPMD_MODULE}.erl": launcher_dir() / "erlang" / f"{EPMD_MODULE}.erl"}
             if config.launcher.epmdless else {})},
@@ -286,6 +302,10 @@ def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedS
             {rebar3.path.name: rebar3.path}))
     if not (config.app / "mix.lock").is_file():
         return tuple(stages)
+    git = git_inputs(config.app)
+    if git.deps:
+        stages.append(_stage("git", f"git for {len(git.deps)} git dependencies (Debian's package)",
+                             (stages or [elixir_stage])[-1].image, GitContext(source_date_epoch=epoch), {}))
     hex_config = config.hex
     key = hex_config.public_key if hex_config else None
     vendored = _vendored_deps(config.app)
@@ -295,8 +315,11 @@ def _dependency_stages(config: Config, elixir_stage: Stage, hex_client: FetchedS
         (stages or [elixir_stage])[-1].image,
         DepsContext(repository_url=hex_config.repository_url if hex_config else None,
                     unsafe_skip_signature_check=bool(hex_config and hex_config.unsafe_skip_signature_check),
-                    vendored=bool(vendored), source_date_epoch=epoch),
-        {**_dependency_inputs(config.app), **vendored, **({"hex_public_key.pem": key} if key else {}),
+                    vendored=bool(vendored), git_rewrites=[list(pair) for pair in git.rewrites],
+                    git_repositories=list(git.repositories),
+                    git_remote_deps=[dep.name for dep in git.deps if dep.remote],
+                    source_date_epoch=epoch),
+        {**_dependency_inputs(config.app), **vendored, **git.files, **({"hex_public_key.pem": key} if key else {}),
          "path_deps.exs": dockerfiles_dir() / "path_deps.exs"},
         repository=f"deps-{config.release}")
     # Vendored deps build with no network at all; a fetch runs on the configured one.

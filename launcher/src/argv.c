@@ -4,6 +4,8 @@
 #include "report.h"
 
 #define EPMD_MODULE "build_image_epmd"
+/* The readiness module the build adds to every release (erlang/build_image_systemd.erl). */
+#define SYSTEMD_MODULE "build_image_systemd"
 /* ERTS 15 is OTP 27, which deprecated -epmd_module for the kernel parameter. */
 #define ERTS_MAJOR_KERNEL_EPMD_MODULE 15
 
@@ -74,8 +76,12 @@ static void add_distribution(struct erl_argv *b, const struct release *rel)
 void build_server_argv(struct erl_argv *b, const struct release *rel, const char *mode,
                        const char *node, const char *sys_config)
 {
-    const char *head[] = {rel->erlexec, "-noshell", "-s", "elixir", "start_cli", "-mode", mode,
-                          "-name", node};
+    /*
+     * init runs -s functions in order once the boot script has started every
+     * application: `ready` then tells systemd the release has booted.
+     */
+    const char *head[] = {rel->erlexec, "-noshell", "-s", "elixir", "start_cli",
+                          "-s", SYSTEMD_MODULE, "ready", "-mode", mode, "-name", node};
     b->n = 0;
     add_words(b, head, sizeof head / sizeof head[0]);
     add_release_boot(b, rel, sys_config);

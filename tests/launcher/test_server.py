@@ -33,6 +33,8 @@ def expected_server_argv(
     argv = [
         str(tree.bindir / "erlexec"),
         "-noshell", "-s", "elixir", "start_cli",
+        # After the boot script, in order: Elixir's CLI, then READY=1 to systemd.
+        "-s", "build_image_systemd", "ready",
         "-mode", "embedded",
         "-name", f"{RELEASE_NAME}@10.1.2.3",
         "-config", sys_config,

@@ -11,7 +11,7 @@ import pytest
 
 from builder import config as config_module
 from builder import contract
-from builder.plan import make_plan
+from builder.plan import SYSTEMD_MODULE, make_plan
 from builder.render import context_archive, generated_files, write_plan
 from builder.sources import FetchedSource
 
@@ -80,6 +80,22 @@ def test_epmdless_adds_the_resolver_to_the_release_context(inputs) -> None:
     plan = make_plan(dataclasses.replace(loaded, launcher=launcher), otp, elixir)
     assert "build_image_epmd.erl" in dict(plan.stage("release").files)
     assert "COPY build_image_epmd.erl" in generated_files(plan.stage("release"))["Dockerfile"].decode()
+
+
+@pytest.mark.parametrize("epmdless", [False, True])
+def test_every_release_gets_the_systemd_application(inputs, epmdless: bool) -> None:
+    """The launcher's server always runs `-s build_image_systemd ready`: a
+    release without the application would not boot."""
+    loaded, otp, elixir = inputs
+    launcher = dataclasses.replace(loaded.launcher, epmdless=epmdless)
+    release = make_plan(dataclasses.replace(loaded, launcher=launcher), otp, elixir).stage("release")
+    files = dict(release.files)
+    assert {f"systemd/{SYSTEMD_MODULE}.erl", f"systemd/{SYSTEMD_MODULE}.app", "require_app.exs"} <= set(files)
+    dockerfile = generated_files(release)["Dockerfile"].decode()
+    assert f"elixir /build/require_app.exs {SYSTEMD_MODULE} " in dockerfile
+    assert f"ls /release/lib/{SYSTEMD_MODULE}-*/ebin/{SYSTEMD_MODULE}.beam" in dockerfile
+    argv_c = (Path(__file__).resolve().parents[2] / "launcher" / "src" / "argv.c").read_text()
+    assert f'#define SYSTEMD_MODULE "{SYSTEMD_MODULE}"' in argv_c
 
 
 def test_rendered_dockerfiles_carry_the_pins_and_flags(inputs) -> None:
