@@ -39,6 +39,7 @@ from typing import IO, Any, Final
 
 from builder.engine_protocol import Engine, as_file
 from builder.errors import ImageUnreadable, UsageError
+from builder.tarnames import HostileEntry, clean_name, inside_root, kind_word
 
 _WHITEOUT: Final = ".wh."
 _OPAQUE: Final = ".wh..wh..opq"
@@ -55,10 +56,6 @@ class ImageRun:
     entrypoint: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     workdir: str
-
-
-class _Hostile(Exception):
-    """An entry that would escape the root or is not allowed in an image."""
 
 
 def export_rootfs(engine: Engine, image: str, target: Path, *, owners: bool = True) -> ImageRun:
@@ -109,10 +106,10 @@ def _spool(stream: IO[bytes], spool: Path, image: str) -> dict[str, Path]:
     try:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for index, member in enumerate(archive):
-                name = _clean(member.name)
+                name = clean_name(member.name)
                 if member.issym() or member.islnk():
                     base = posixpath.dirname(name) if member.issym() else ""
-                    links[name] = _inside(posixpath.join(base, member.linkname), member.name)
+                    links[name] = inside_root(posixpath.join(base, member.linkname), member.name)
                 elif member.isfile():
                     copy = spool / f"{index}.blob"
                     source = archive.extractfile(member)
@@ -120,7 +117,7 @@ def _spool(stream: IO[bytes], spool: Path, image: str) -> dict[str, Path]:
                     with copy.open("wb") as out:
                         shutil.copyfileobj(source, out, 1 << 20)
                     names[name] = copy
-    except _Hostile as exc:
+    except HostileEntry as exc:
         raise _unreadable(image, str(exc)) from exc
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ImageUnreadable(f"{image}: the image archive is corrupt: {exc}") from exc
@@ -148,11 +145,11 @@ def _manifest(spool: Path, names: dict[str, Path], image: str) -> dict[str, Any]
 
 def _json(spool: Path, names: dict[str, Path], name: str, image: str) -> dict[str, Any]:
     try:
-        path = names[_clean(name)]
+        path = names[clean_name(name)]
         if path.stat().st_size > _JSON_LIMIT:
             raise ValueError("too large")
         return dict(json.loads(path.read_bytes()))
-    except (KeyError, TypeError, ValueError, _Hostile) as exc:
+    except (KeyError, TypeError, ValueError, HostileEntry) as exc:
         raise ImageUnreadable(f"{image}: image config {name!r} is missing or not JSON ({exc})") from exc
 
 
@@ -172,23 +169,23 @@ def _run_settings(config: dict[str, Any]) -> ImageRun:
 def _apply_layer(spool: Path, names: dict[str, Path], layer: str, root: Path, image: str, owners: bool,
                  times: dict[Path, int]) -> None:
     try:
-        path = names[_clean(layer)]
-    except (KeyError, _Hostile) as exc:
+        path = names[clean_name(layer)]
+    except (KeyError, HostileEntry) as exc:
         raise ImageUnreadable(f"{image}: the manifest names layer {layer!r}, which the archive does not hold") from exc
     try:
         with path.open("rb") as data, tarfile.open(fileobj=data, mode="r|*") as archive:
             for member in archive:
                 _apply(archive, member, root, owners)
                 if member.isdir():
-                    times[root / _clean(member.name)] = int(member.mtime)
-    except _Hostile as exc:
+                    times[root / clean_name(member.name)] = int(member.mtime)
+    except HostileEntry as exc:
         raise _unreadable(image, f"layer {layer}: {exc}") from exc
     except (tarfile.TarError, EOFError) as exc:
         raise ImageUnreadable(f"{image}: layer {layer} is not a tar archive: {exc}") from exc
 
 
 def _apply(archive: tarfile.TarFile, member: tarfile.TarInfo, root: Path, owners: bool) -> None:
-    name = _clean(member.name)
+    name = clean_name(member.name)
     if not name:
         return  # the layer's own "./"
     directory, base = posixpath.split(name)
@@ -218,20 +215,20 @@ def _create(archive: tarfile.TarFile, member: tarfile.TarInfo, root: Path, path:
             shutil.copyfileobj(source, out, 1 << 20)
     elif member.issym():
         if not member.linkname:
-            raise _Hostile(f"{name}: empty symlink target")
+            raise HostileEntry(f"{name}: empty symlink target")
         if not member.linkname.startswith("/"):
-            _inside(posixpath.join(posixpath.dirname(name), member.linkname), f"{name} -> {member.linkname}")
+            inside_root(posixpath.join(posixpath.dirname(name), member.linkname), f"{name} -> {member.linkname}")
         os.symlink(member.linkname, path)
     elif member.islnk():
-        source_path = _clean(member.linkname)
+        source_path = clean_name(member.linkname)
         origin = _parent(root, posixpath.dirname(source_path)) / posixpath.basename(source_path)
         if not origin.is_file() or origin.is_symlink():
-            raise _Hostile(f"{name}: hard link to {member.linkname}, which is not a file in the image")
+            raise HostileEntry(f"{name}: hard link to {member.linkname}, which is not a file in the image")
         os.link(origin, path, follow_symlinks=False)
     elif member.isfifo():
         os.mkfifo(path, 0o600)
     else:
-        raise _Hostile(f"{member.name}: {_kind_word(member)} not allowed in an image")
+        raise HostileEntry(f"{member.name}: {kind_word(member)} not allowed in an image")
 
 
 def _settle(path: Path, member: tarfile.TarInfo, owners: bool) -> None:
@@ -268,9 +265,9 @@ def _parent(root: Path, directory: str) -> Path:
             current.mkdir(mode=0o755)
             continue
         if stat.S_ISLNK(mode):
-            raise _Hostile(f"{directory}: placed beneath the symlink {part}")
+            raise HostileEntry(f"{directory}: placed beneath the symlink {part}")
         if not stat.S_ISDIR(mode):
-            raise _Hostile(f"{directory}: placed beneath a file")
+            raise HostileEntry(f"{directory}: placed beneath a file")
     return current
 
 
@@ -279,43 +276,6 @@ def _remove(path: Path) -> None:
         path.unlink()
     elif path.is_dir():
         shutil.rmtree(path)
-
-
-# -- names -------------------------------------------------------------------
-
-def _clean(name: str) -> str:
-    """The archive name as a clean relative path, or :class:`_Hostile`."""
-    if name.startswith("/"):
-        raise _Hostile(f"{name!r}: absolute path")
-    parts = [part for part in name.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise _Hostile(f"{name!r}: '..' in the path")
-    if any("\0" in part for part in parts):
-        raise _Hostile(f"{name!r}: NUL in the path")
-    return "/".join(parts)
-
-
-def _inside(joined: str, name: str) -> str:
-    """Normalise ``joined`` (relative to the root) or refuse if it climbs out."""
-    parts: list[str] = []
-    for part in joined.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise _Hostile(f"{name!r}: link escapes the root")
-            parts.pop()
-        else:
-            parts.append(part)
-    return "/".join(parts)
-
-
-def _kind_word(member: tarfile.TarInfo) -> str:
-    if member.ischr():
-        return "character device"
-    if member.isblk():
-        return "block device"
-    return f"entry of type {member.type!r}"
 
 
 def _unreadable(image: str, reason: str) -> ImageUnreadable:

@@ -40,6 +40,7 @@ from typing import IO, Any
 from tarsafe import TarSafe
 
 from builder.errors import ImageUnreadable
+from builder.tarnames import HostileEntry, clean_name, inside_root, kind_word
 from builder.verify.beam import NotABeam, shell_dependent_imports
 from builder.verify.elf import ElfFacts, NotAnElf, inspect_elf, looks_like_elf
 
@@ -138,10 +139,6 @@ class _LayerScan:
     sightings: list[Sighting] = field(default_factory=list)
 
 
-class _Hostile(Exception):
-    """An entry that would escape the root or is not allowed in an image."""
-
-
 def read_image(stream: IO[bytes], name: str, dump_dir: Path | None = None) -> ImageContents:
     """Read a ``docker save`` archive into its final filesystem.
 
@@ -162,7 +159,7 @@ def read_image(stream: IO[bytes], name: str, dump_dir: Path | None = None) -> Im
         with TarSafe.open(fileobj=counting, mode="r|", bufsize=_BUFSIZE) as archive:
             for member in archive:
                 _archive_member(archive, member, blobs, scans, aliases, counter)
-    except _Hostile as exc:
+    except HostileEntry as exc:
         raise ImageUnreadable(f"{name}: hostile image archive: {exc}",
                               hint="do not run this image; rebuild it from trusted sources") from exc
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -188,15 +185,15 @@ def read_image(stream: IO[bytes], name: str, dump_dir: Path | None = None) -> Im
 def _archive_member(archive: TarSafe, member: tarfile.TarInfo, blobs: dict[str, bytes],
                     scans: dict[str, _LayerScan], aliases: dict[str, str],
                     counter: _Counter) -> None:
-    path = _relative_name(member.name)
+    path = clean_name(member.name)
     if member.isdir():
         return
     if member.issym() or member.islnk():
         base = posixpath.dirname(path) if member.issym() else ""
-        aliases[path] = _inside(posixpath.join(base, member.linkname), member.name)
+        aliases[path] = inside_root(posixpath.join(base, member.linkname), member.name)
         return
     if not member.isfile():
-        raise _Hostile(f"{member.name}: unexpected {_kind_word(member)} in the archive")
+        raise HostileEntry(f"{member.name}: unexpected {kind_word(member)} in the archive")
     data = archive.extractfile(member)
     assert data is not None
     # Layers are "<id>/layer.tar" (Docker < 25) or non-JSON blobs (OCI layout);
@@ -208,8 +205,8 @@ def _archive_member(archive: TarSafe, member: tarfile.TarInfo, blobs: dict[str, 
         return
     try:
         scans[path] = _scan_layer(data, counter)
-    except _Hostile as exc:
-        raise _Hostile(f"layer {path}: {exc}") from exc
+    except HostileEntry as exc:
+        raise HostileEntry(f"layer {path}: {exc}") from exc
 
 
 def _manifest(blobs: dict[str, bytes], name: str) -> dict[str, Any]:
@@ -222,7 +219,7 @@ def _manifest(blobs: dict[str, bytes], name: str) -> dict[str, Any]:
 
 def _resolve(aliases: dict[str, str], path: str) -> str:
     seen = set()
-    path = _relative_name(path)
+    path = clean_name(path)
     while path in aliases and path not in seen:
         seen.add(path)
         path = aliases[path]
@@ -232,7 +229,7 @@ def _resolve(aliases: dict[str, str], path: str) -> str:
 def _json_blob(blobs: dict[str, bytes], aliases: dict[str, str], path: str, name: str) -> dict[str, Any]:
     try:
         return dict(json.loads(blobs[_resolve(aliases, path)]))
-    except (KeyError, TypeError, ValueError, _Hostile) as exc:
+    except (KeyError, TypeError, ValueError, HostileEntry) as exc:
         raise ImageUnreadable(f"{name}: image config {path!r} is missing or not JSON ({exc})") from exc
 
 
@@ -244,7 +241,7 @@ def _layer(scans: dict[str, _LayerScan], blobs: dict[str, bytes], aliases: dict[
             return scans[real]
         if real in blobs:  # a layer whose first bytes looked like JSON
             return _scan_layer(io.BufferedReader(io.BytesIO(blobs[real])), counter)
-    except _Hostile as exc:
+    except HostileEntry as exc:
         raise ImageUnreadable(f"{name}: hostile layer {path}: {exc}",
                               hint="do not run this image; rebuild it from trusted sources") from exc
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -266,7 +263,7 @@ def _scan_layer(data: IO[bytes], counter: _Counter) -> _LayerScan:
 
 
 def _entry(layer: TarSafe, member: tarfile.TarInfo, counter: _Counter) -> _Entry | None:
-    path = "/" + _relative_name(member.name)
+    path = "/" + clean_name(member.name)
     base = posixpath.basename(path)
     if base == _OPAQUE:
         return _Entry(posixpath.dirname(path), None, whiteout="opaque")
@@ -279,7 +276,7 @@ def _entry(layer: TarSafe, member: tarfile.TarInfo, counter: _Counter) -> _Entry
         _check_symlink(path, member.linkname)
         return _Entry(path, node(kind=NodeKind.SYMLINK, target=member.linkname))
     if member.islnk():
-        return _Entry(path, None, link="/" + _relative_name(member.linkname))
+        return _Entry(path, None, link="/" + clean_name(member.linkname))
     if member.isfifo():
         return _Entry(path, node(kind=NodeKind.FIFO))
     if member.isfile():
@@ -287,7 +284,7 @@ def _entry(layer: TarSafe, member: tarfile.TarInfo, counter: _Counter) -> _Entry
         assert isinstance(data, io.BufferedReader)  # tarfile's ExFileObject
         summary = node(kind=NodeKind.FILE, size=member.size, inode=counter.next())
         return _Entry(path, _read_content(summary, data, counter.dump_dir))
-    raise _Hostile(f"{member.name}: {_kind_word(member)} not allowed in an image")
+    raise HostileEntry(f"{member.name}: {kind_word(member)} not allowed in an image")
 
 
 def _read_content(node: Node, data: io.BufferedReader, dump_dir: Path | None) -> Node:
@@ -344,49 +341,14 @@ def _sightings(entry: _Entry) -> list[Sighting]:
     return found
 
 
-# -- names and links ---------------------------------------------------------
-
-def _relative_name(name: str) -> str:
-    """The archive name as a clean relative path, or :class:`_Hostile`."""
-    if name.startswith("/"):
-        raise _Hostile(f"{name!r}: absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise _Hostile(f"{name!r}: '..' in the path")
-    if any("\0" in p for p in parts):
-        raise _Hostile(f"{name!r}: NUL in the path")
-    return "/".join(parts)
-
-
-def _inside(joined: str, name: str) -> str:
-    """Normalise ``joined`` (relative to the root) or refuse if it climbs out."""
-    parts: list[str] = []
-    for part in joined.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise _Hostile(f"{name!r}: link escapes the root")
-            parts.pop()
-        else:
-            parts.append(part)
-    return "/".join(parts)
-
+# -- links -------------------------------------------------------------------
 
 def _check_symlink(path: str, target: str) -> None:
     """Absolute targets resolve inside the image root; relative ones must not climb out of it."""
     if not target:
-        raise _Hostile(f"{path}: empty symlink target")
+        raise HostileEntry(f"{path}: empty symlink target")
     if not target.startswith("/"):
-        _inside(posixpath.join(posixpath.dirname(path).lstrip("/"), target), f"{path} -> {target}")
-
-
-def _kind_word(member: tarfile.TarInfo) -> str:
-    if member.ischr():
-        return "character device"
-    if member.isblk():
-        return "block device"
-    return f"entry of type {member.type!r}"
+        inside_root(posixpath.join(posixpath.dirname(path).lstrip("/"), target), f"{path} -> {target}")
 
 
 # -- applying layers ---------------------------------------------------------
@@ -402,7 +364,7 @@ def _apply_layers(layers: list[_LayerScan], name: str) -> tuple[dict[str, Node],
             if not entry.whiteout:
                 try:
                     _add(files, entry, index)
-                except _Hostile as exc:
+                except HostileEntry as exc:
                     raise ImageUnreadable(f"{name}: hostile layer {index}: {exc}",
                                           hint="do not run this image; rebuild it from trusted sources") from exc
         sightings.extend(replace(s, layer=index) for s in layer.sightings)
@@ -433,7 +395,7 @@ def _add(files: dict[str, Node], entry: _Entry, layer: int) -> None:
     if entry.link:
         source = files.get(entry.link)
         if source is None or source.kind is NodeKind.DIR:
-            raise _Hostile(f"{entry.path}: hard link to {entry.link}, which is not a file in the image")
+            raise HostileEntry(f"{entry.path}: hard link to {entry.link}, which is not a file in the image")
         node = replace(source, path=entry.path, layer=layer)
     assert node is not None
     existing = files.get(entry.path)
@@ -449,9 +411,9 @@ def _ensure_parents(files: dict[str, Node], path: str, layer: int) -> None:
         node = files.get(parent)
         if node is not None:
             if node.kind is NodeKind.SYMLINK:
-                raise _Hostile(f"{path}: placed beneath the symlink {parent} -> {node.target}")
+                raise HostileEntry(f"{path}: placed beneath the symlink {parent} -> {node.target}")
             if node.kind is not NodeKind.DIR:
-                raise _Hostile(f"{path}: placed beneath the {node.kind} {parent}")
+                raise HostileEntry(f"{path}: placed beneath the {node.kind} {parent}")
             break
         missing.append(parent)
         parent = posixpath.dirname(parent)
