@@ -19,9 +19,11 @@ seen (no debug info).
 
 Findings are judged, not waived wholesale: OTP's and Elixir's own calls
 against a checked-in baseline per OTP pin (``builder/audit_baselines/``, one
-``module target`` per line, written from the example release), the app's
-against the allowlist in build-image.yaml (``audit.allow``, each with a
-written reason).  Anything else fails the build.
+``module target`` per line, written from the example release), a few
+well-known Hex packages' development-only calls against built-in reasoned
+allowances (``audit_baselines/hex-packages.txt``, matched by package too),
+the app's against the allowlist in build-image.yaml (``audit.allow``, each
+with a written reason).  Anything else fails the build.
 """
 
 from __future__ import annotations
@@ -396,15 +398,40 @@ def baseline_path(otp_version: str) -> Path:
     return _BASELINES / f"otp-{otp_version}.txt"
 
 
-def judge(findings: Iterable[Finding], base: frozenset[str], allow: Iterable[Allowance]) -> list[Finding]:
-    """Each finding with its verdict: baseline, allowed (with the reason) or violation."""
+def package_allowances(path: Path = _BASELINES / "hex-packages.txt") -> dict[tuple[str, str], str]:
+    """Built-in reasoned allowances for well-known Hex packages: ``(app, key)`` -> reason.
+
+    Phoenix calls ``System.cmd`` for development-only features; without
+    these a Phoenix project could not build from a config of pins only.
+    Each holds for the named package's module alone, never for the app's
+    own code, and never comes from the image or the project.
+    """
+    allowances = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            call, reason = line.split("|", 1)
+            app, module, target = call.split()
+            allowances[(app, f"{module} {target}")] = f"built in for the Hex package {app}: {reason.strip()}"
+    return allowances
+
+
+def judge(findings: Iterable[Finding], base: frozenset[str], allow: Iterable[Allowance],
+          packages: Mapping[tuple[str, str], str] | None = None) -> list[Finding]:
+    """Each finding with its verdict: baseline, allowed (with the reason) or violation.
+
+    ``packages`` are the built-in allowances of :func:`package_allowances`,
+    matched by the calling module's application as well as the call.
+    """
     allowed = {f"{a.module} {a.target}": a.reason for a in allow}
     judged = []
     for finding in findings:
+        package_reason = (packages or {}).get((finding.app, finding.key))
         if finding.key in base:
             verdict = "baseline"
         elif finding.key in allowed:
             verdict = f"allowed: {allowed[finding.key]}"
+        elif package_reason:
+            verdict = f"allowed: {package_reason}"
         else:
             verdict = "violation"
         judged.append(Finding(**{**asdict(finding), "verdict": verdict}))
@@ -431,4 +458,4 @@ def audit_release(release: Iterable[tuple[str, bytes]], build: Iterable[tuple[st
     modules are in ``build`` (the release stage's ``_build``, paths ending in ``.beam``)."""
     sources = {Path(path).stem: data for path, data in build if path.endswith(".beam")}
     beams = [(path, data) for path, data in release if path.endswith(".beam")]
-    return judge(audit(beams, sources), baseline(otp_version), allow)
+    return judge(audit(beams, sources), baseline(otp_version), allow, package_allowances())

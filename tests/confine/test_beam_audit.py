@@ -108,6 +108,19 @@ def test_verdicts_baseline_allowed_and_violation() -> None:
     assert "reason: ops tool" in audit.render(judged)
 
 
+def test_built_in_package_allowances_hold_for_that_package_alone() -> None:
+    """Phoenix's development-only System.cmd calls are allowed for Phoenix's own
+    module; the same module name in another application is still a violation."""
+    packages = audit.package_allowances()
+    watcher = ("Elixir.Phoenix.Endpoint.Watcher", "Elixir.System:cmd/3")
+    findings = [audit.Finding("phoenix", *watcher, "w", "-"), audit.Finding("my_app", *watcher, "w", "-"),
+                audit.Finding("phoenix", "Elixir.Phoenix.Endpoint.Watcher", "os:cmd/1", "w", "-")]
+    judged = audit.judge(findings, frozenset(), [], packages)
+    assert judged[0].verdict.startswith("allowed: built in for the Hex package phoenix: runs the endpoint's :watchers")
+    assert [f.verdict for f in judged[1:]] == ["violation", "violation"]
+    assert all(reason.strip() for reason in packages.values())
+
+
 def test_debug_info_the_reader_cannot_decode_leaves_the_call_reported(tmp_path: Path) -> None:
     beam = bytearray(_compile(tmp_path, "p", "open_port(X, [])", debug_info=True))
     at = beam.index(b"Dbgi") + 8
