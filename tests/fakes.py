@@ -14,14 +14,18 @@ import dataclasses
 import hashlib
 import io
 import json
+import subprocess
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 from builder import config as config_module
+from builder import debian
 from builder.engine_protocol import BuildEvent, ImageFacts
 from builder.errors import BuildFailed, ConfigError, ImageUnreadable
 from builder.plan import Plan, make_plan
@@ -143,3 +147,26 @@ def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     member = tar.extractfile(name)
     assert member is not None, f"{name} is not a file in the archive"
     return member
+
+
+def fake_apt(monkeypatch: pytest.MonkeyPatch, cache: Path, shown: bytes,
+             deb: Callable[[str], bytes]) -> list[list[str]]:
+    """apt answered without a network: ``apt-cache`` prints ``shown`` (Packages
+    stanzas), ``apt-get download PKG=VER`` writes ``deb(PKG=VER)`` as the .deb
+    where it runs, everything else succeeds; returns every argv, in order."""
+    calls: list[list[str]] = []
+
+    def run(argv: Sequence[str | Path], *, cwd: Path | None = None, check: bool = True,
+            **_: object) -> subprocess.CompletedProcess[bytes]:
+        words = [str(word) for word in argv]
+        calls.append(words)
+        if words[0] == "apt-cache":
+            return subprocess.CompletedProcess(words, 0, shown, b"")
+        if "download" in words:
+            assert cwd is not None
+            (cwd / f"{words[-1].replace('=', '_')}_all.deb").write_bytes(deb(words[-1]))
+        return subprocess.CompletedProcess(words, 0, b"", b"")
+
+    monkeypatch.setattr(debian, "run", run)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return calls

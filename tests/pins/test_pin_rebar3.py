@@ -11,15 +11,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import fakes
 from builder import config as config_module
-from builder import debian
 from builder.cli import main
 
 SHOWN = (b"Package: rebar3\nVersion: 3.19.0-1\n\nPackage: rebar3\nVersion: 3.20.0-1\n"
@@ -44,23 +43,8 @@ rebar3:
 
 @pytest.fixture
 def fake_apt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]:
-    """apt-get and apt-cache answered from SHOWN; ``apt-get download`` writes a .deb named after the version."""
-    calls: list[list[str]] = []
-
-    def run(argv: Sequence[str | Path], *, cwd: Path | None = None, check: bool = True,
-            **_: object) -> subprocess.CompletedProcess[bytes]:
-        words = [str(word) for word in argv]
-        calls.append(words)
-        if words[0] == "apt-cache":
-            return subprocess.CompletedProcess(words, 0, SHOWN, b"")
-        if "download" in words:
-            assert cwd is not None
-            (cwd / f"{words[-1].replace('=', '_')}_all.deb").write_bytes(words[-1].encode())
-        return subprocess.CompletedProcess(words, 0, b"", b"")
-
-    monkeypatch.setattr(debian, "run", run)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return calls
+    """apt answered from SHOWN; the .deb's bytes name its version, so each version has its own sha256."""
+    return fakes.fake_apt(monkeypatch, tmp_path / "cache", SHOWN, str.encode)
 
 
 @pytest.fixture

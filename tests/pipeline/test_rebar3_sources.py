@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+import fakes
 from builder import debian, sources
 from builder.config import SourcePin
 from builder.errors import SourceError
@@ -17,23 +16,8 @@ SHOWN = b"Package: rebar3\nVersion: 3.18.0-1\n\nPackage: rebar3\nVersion: 3.19.0
 
 @pytest.fixture
 def fake_apt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]:
-    """apt-get and apt-cache answered from SHOWN; ``apt-get download`` writes the .deb where it runs."""
-    calls: list[list[str]] = []
-
-    def run(argv: Sequence[str | Path], *, cwd: Path | None = None, check: bool = True,
-            **_: object) -> subprocess.CompletedProcess[bytes]:
-        words = [str(word) for word in argv]
-        calls.append(words)
-        if words[0] == "apt-cache":
-            return subprocess.CompletedProcess(words, 0, SHOWN, b"")
-        if "download" in words:
-            assert cwd is not None
-            (cwd / f"{words[-1].replace('=', '_')}_all.deb").write_bytes(b"deb")
-        return subprocess.CompletedProcess(words, 0, b"", b"")
-
-    monkeypatch.setattr(debian, "run", run)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return calls
+    """apt answered from SHOWN; every .deb holds b"deb"."""
+    return fakes.fake_apt(monkeypatch, tmp_path / "cache", SHOWN, lambda _: b"deb")
 
 
 def test_a_debian_pin_downloads_the_binary_package_through_apt(fake_apt: list[list[str]]) -> None:
