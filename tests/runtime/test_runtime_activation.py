@@ -4,7 +4,7 @@ dist-certs, READY=1 on a notify socket.
 
 The example image's root filesystem is exported to a directory, and a small
 activator (:data:`ACTIVATOR`) does what systemd does for the unit, in a
-private network and mount namespace (``unshare -n -m``; needs root): /proc,
+private network, mount and pid namespace (``unshare -n -m -p``; needs root): /proc,
 /tmp and a minimal /dev mounted, a credentials directory under /run/credentials bound
 read-only onto /app/dist-certs, a listening socket at fd 3, then it forks
 and the child chroots, drops to the run user, sets ``LISTEN_PID`` to its
@@ -171,7 +171,10 @@ def test_the_image_serves_on_the_passed_socket_with_credentials(
     write_dist_certs(certs, ["node=127.0.0.1"])
     cookie = secrets.token_urlsafe(32)
     done = subprocess.run(
-        ["unshare", "-n", "-m", "--propagation", "private", sys.executable, "-c", ACTIVATOR,
+        # A pid namespace too: the activator is its init, so when it exits the kernel
+        # ends everything the launcher left behind (the daemon epmd) with it.
+        ["unshare", "-n", "-m", "-p", "--fork", "--mount-proc", "--propagation", "private",
+         sys.executable, "-c", ACTIVATOR,
          str(image_root), str(certs / "node"), cookie, str(contract.RUN_UID)],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
